@@ -1,0 +1,1 @@
+"""Bone density and secondary osteoporosis rules (RULES.md group C)."""

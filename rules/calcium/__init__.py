@@ -1,0 +1,1 @@
+"""Calcium rules (RULES.md group A)."""

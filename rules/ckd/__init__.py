@@ -1,0 +1,1 @@
+"""CKD-MBD rules (RULES.md group D)."""

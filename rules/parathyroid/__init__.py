@@ -1,0 +1,1 @@
+"""Parathyroid rules (RULES.md group A)."""

@@ -1,0 +1,1 @@
+"""Vitamin D rules (RULES.md group B)."""

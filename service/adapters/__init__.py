@@ -1,0 +1,1 @@
+"""Adapters: everything that talks FHIR, HTTP, SQL or Redis, or maps to and from them."""

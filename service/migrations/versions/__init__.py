@@ -1,0 +1,1 @@
+"""Migration scripts, oldest first; file names start with the revision id."""

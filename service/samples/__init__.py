@@ -1,0 +1,1 @@
+"""Sample patients (the RULES.md section 9 vignettes as FHIR Bundles) for `osteoalert demo`."""

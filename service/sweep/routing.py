@@ -1,0 +1,179 @@
+"""Whose is each NDJSON line? Read from the few fields that say so, one C call per chunk.
+
+A small msgspec Struct per resource type (same tags as `fhir_model`, only `resourceType`, `id`,
+`subject`, and for an Observation what tells whether the snapshot reads it) decodes a whole chunk
+of lines at once; the patient is named by `fhir_assemble.patient_reference`, the function that
+groups NDJSON on every other path. Shards are `blake2b(patient reference) mod N`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any, Final, Union
+
+import msgspec
+import orjson
+
+from service.adapters import fhir_model as fm
+from service.adapters.fhir_assemble import patient_reference
+from service.adapters.fhir_refs import References
+
+_SUBJECTED = (
+    "Observation", "DiagnosticReport", "Condition", "Procedure", "MedicationRequest",
+    "MedicationStatement", "MedicationAdministration",
+)  # fmt: skip
+# Same tags as the full model, fewer fields: only what says whose line it is ...
+_OWNED = tuple(
+    msgspec.defstruct(name, [("subject", fm.Reference | None, None)], bases=(fm.Resource,), gc=False)
+    for name in _SUBJECTED
+)
+# ... and, for an Observation, whether the snapshot would read it at all (values kept raw: a
+# malformed value is for the patient's evaluation to reject, as `evaluate` does).
+_OBSERVATION = msgspec.defstruct(
+    "Observation",
+    [
+        ("subject", fm.Reference | None, None),
+        ("code", fm.CodeableConcept | None, None),
+        ("component", tuple[msgspec.Raw, ...], ()),
+        ("value_quantity", msgspec.Raw, msgspec.Raw()),
+    ],
+    bases=(fm.Resource,),
+    gc=False,
+)
+_MEDICATION = msgspec.defstruct("Medication", [], bases=(fm.Resource,), gc=False)
+_SKIPPED = tuple(msgspec.defstruct(n, [], bases=(fm.Resource,), gc=False) for n in fm.OTHER_TYPES)
+_LINE = msgspec.json.Decoder(Union[fm.Patient, _OBSERVATION, *_OWNED[1:], _MEDICATION, *_SKIPPED])
+_PLAIN = msgspec.json.Decoder(Union[fm.Patient, *_OWNED, _MEDICATION, *_SKIPPED])
+_NO_ALIASES = References()
+
+
+class Route:
+    """Where a line goes (plain strings: the hot loop hashes them, and Enum hashing is slow)."""
+
+    PATIENT: Final = "patient"  # belongs to one patient's shard
+    SHARED: Final = "shared"  # a Medication: every shard reads it
+    SKIP: Final = "skip"  # a type the rules never read, or an Observation in no code set
+    UNOWNED: Final = "unowned"  # a type the rules read, naming no Patient
+    BAD: Final = "bad"  # cannot be read far enough to tell whose it is
+    ALL: Final = (PATIENT, SHARED, SKIP, UNOWNED, BAD)
+
+
+Routed = tuple[str, bytes, str]  # (route, line, owner reference or problem text)
+
+
+def shard_of(owner: str, shards: int) -> int:
+    """Stable across processes, machines and Python versions (unlike `hash`)."""
+    digest = hashlib.blake2b(owner.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+_OWNED_KINDS = frozenset((*_OWNED, _OBSERVATION))
+_SKIPPED_KINDS = frozenset(_SKIPPED)
+
+
+class _Router:
+    """Routes decoded lines; remembers the last subject, since a patient's lines usually come
+    together (it saves most calls to `patient_reference`, the hot path's only Python-level work)."""
+
+    def __init__(self) -> None:
+        self.last_subject: str | None = None
+        self.last_owner: str | None = None
+
+    def route(self, item: fm.Resource, line: bytes) -> Routed:
+        kind = type(item)
+        if kind in _OWNED_KINDS:
+            subject = item.subject  # type: ignore[attr-defined]
+            target = subject.reference if subject is not None else None
+            if target is None or target != self.last_subject:
+                self.last_subject, self.last_owner = target, patient_reference(item, _NO_ALIASES)
+            owner = self.last_owner
+            return (Route.UNOWNED, line, "") if owner is None else (Route.PATIENT, line, owner)
+        if kind in _SKIPPED_KINDS:
+            return Route.SKIP, line, ""
+        if kind is _MEDICATION:
+            return Route.SHARED, line, ""
+        if not item.id:  # a Patient
+            return Route.BAD, line, "a Patient without id cannot be grouped"
+        item.ref = f"Patient/{item.id}"
+        return Route.PATIENT, line, patient_reference(item) or item.ref
+
+
+def _route_loose(line: bytes) -> Routed:
+    """A line the fast Struct rejected: say why, or skip it when its type is not read anyway."""
+    try:
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return Route.BAD, line, f"not JSON: {exc}"
+    if not isinstance(data, dict):
+        return Route.BAD, line, "not a JSON object"
+    rtype = data.get("resourceType")
+    if not isinstance(rtype, str):
+        return Route.BAD, line, "no resourceType"
+    if rtype == "Bundle":
+        return Route.BAD, line, "a Bundle line: bulk NDJSON holds one resource per line"
+    if rtype not in fm.TYPES:
+        return Route.SKIP, line, ""
+    return Route.BAD, line, f"{rtype}: resourceType, id or subject has the wrong JSON type"
+
+
+def is_unread_observation(item: Any, codes: frozenset[str]) -> bool:
+    """An Observation `build_snapshot` never looks at: no coding in a code set, and not a
+    component panel (which it reads when there is no top-level value). Mirrors its hot-loop test."""
+    concept = item.code
+    in_a_set = concept is not None and any(c.code in codes for c in concept.coding)
+    no_value = len(item.value_quantity) == 0 or bytes(item.value_quantity) == b"null"
+    return not (in_a_set or (item.component and no_value))
+
+
+def _unread(item: Any, codes: frozenset[str] | None) -> bool:
+    return codes is not None and type(item) is _OBSERVATION and is_unread_observation(item, codes)
+
+
+def route_lines(chunk: bytes, observation_codes: frozenset[str] | None = None) -> Iterator[Routed]:
+    """Whose is each non-blank line of `chunk` (whole lines)? One C call when all lines are good.
+
+    With `observation_codes` (the code sets' Observation codes), Observations the snapshot would
+    not read are skipped: most of an export's Observations are vital signs and other labs."""
+    try:
+        items = _LINE.decode_lines(chunk)
+    except msgspec.DecodeError:
+        items = None
+    lines = [line for line in chunk.split(b"\n") if line and not line.isspace()]
+    route = _Router().route
+    if items is not None and len(items) == len(lines):
+        # The common case inlined (a resource with a subject); `_Router.route` for the others.
+        last_subject: str | None = None
+        last_owner: str | None = None
+        for item, line in zip(items, lines, strict=True):
+            if type(item) in _OWNED_KINDS:
+                if _unread(item, observation_codes):
+                    yield Route.SKIP, line, ""
+                    continue
+                subject = item.subject
+                target = subject.reference if subject is not None else None
+                if target is None or target != last_subject:
+                    last_subject, last_owner = target, patient_reference(item, _NO_ALIASES)
+                yield (Route.UNOWNED, line, "") if last_owner is None else (Route.PATIENT, line, last_owner)
+            else:
+                yield route(item, line)
+        return
+    for line in lines:
+        try:
+            item = _LINE.decode(line)
+        except msgspec.DecodeError:
+            try:
+                item = _PLAIN.decode(line)  # e.g. a malformed Observation.code: the patient's problem
+            except msgspec.DecodeError:
+                yield _route_loose(line)
+                continue
+        yield (Route.SKIP, line, "") if _unread(item, observation_codes) else route(item, line)
+
+
+def ref_of(line: bytes) -> str | None:
+    """ "Type/id" of a line (deletions only; slow path)."""
+    try:
+        head = msgspec.json.decode(line, type=fm.Head)
+    except msgspec.DecodeError:
+        return None
+    return f"{head.resource_type}/{head.id}" if head.resource_type and head.id else None

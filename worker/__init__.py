@@ -1,0 +1,1 @@
+"""Celery workers: subscription notifications and population sweeps run here (issues #4 and #5)."""

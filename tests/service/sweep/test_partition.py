@@ -1,0 +1,232 @@
+"""Partitioning: every line read once, each patient's lines in one shard, nothing lost silently."""
+
+from __future__ import annotations
+
+import gzip
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+
+from service.sweep.partition import partition_file, shard_dir, shared_dir
+from service.sweep.routing import Route, route_lines, shard_of
+from service.sweep.sources import NdjsonSource, SourceFile, folder_files, read_chunks
+from tests.service.sweep.population import default_engine, read_ndjson, samples_folder, write_folder
+
+P1 = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-01-01"}
+
+
+def obs(oid: str, subject: str | None) -> dict[str, object]:
+    code = {"coding": [{"system": "http://loinc.org", "code": "17861-6"}]}
+    o: dict[str, object] = {"resourceType": "Observation", "id": oid, "status": "final", "code": code}
+    if subject is not None:
+        o["subject"] = {"reference": subject}
+    return o
+
+
+def test_the_shard_of_a_patient_is_stable_and_within_range() -> None:
+    assert shard_of("Patient/p1", 16) == shard_of("Patient/p1", 16)
+    assert {shard_of(f"Patient/{i}", 7) for i in range(500)} == set(range(7))
+    assert shard_of("Patient/p1", 1) == 0
+    # A fixed value: shards must not move between processes, machines or Python versions.
+    assert shard_of("Patient/p1", 1_000_003) == 509_687
+
+
+@pytest.mark.parametrize(
+    ("reference", "owner"),
+    [
+        ("Patient/p1", "Patient/p1"),
+        ("Patient/p1/_history/3", "Patient/p1"),
+        ("https://ehr.example.org/fhir/Patient/p1", "Patient/p1"),
+        ("Group/g1", None),
+    ],
+)
+def test_subject_references_in_any_form_name_the_same_patient(reference: str, owner: str | None) -> None:
+    [(route, _, who)] = list(route_lines(orjson.dumps(obs("o1", reference))))
+    assert (route, who or None) == ((Route.PATIENT, owner) if owner else (Route.UNOWNED, None))
+
+
+@pytest.mark.parametrize(
+    ("line", "route", "problem"),
+    [
+        (orjson.dumps(P1), Route.PATIENT, ""),
+        (b'{"resourceType":"Medication","id":"m1"}', Route.SHARED, ""),
+        (b'{"resourceType":"Encounter","id":"e1","subject":{"reference":"Patient/p1"}}', Route.SKIP, ""),
+        (b'{"resourceType":"FutureType","id":"x"}', Route.SKIP, ""),
+        (b'{"resourceType":"Observation","id":"o1"}', Route.UNOWNED, ""),
+        (b'{"resourceType":"Patient","gender":"male"}', Route.BAD, "without id"),
+        (b'{"resourceType":"Observation","id":"o1","subject":"Patient/p1"}', Route.BAD, "wrong JSON type"),
+        (b'{"resourceType":"Bundle","type":"collection"}', Route.BAD, "Bundle"),
+        (b'{"resourceType": "Observation", "id": ', Route.BAD, "not JSON"),
+        (b'["Observation"]', Route.BAD, "not a JSON object"),
+        (b'{"id":"x"}', Route.BAD, "no resourceType"),
+    ],
+)
+def test_each_line_is_routed_or_its_problem_is_said(line: bytes, route: str, problem: str) -> None:
+    good = orjson.dumps(obs("o9", "Patient/p9"))
+    routed = list(route_lines(good + b"\n" + line + b"\n\n" + good))
+    assert [r[0] for r in routed] == [Route.PATIENT, route, Route.PATIENT]  # one bad line spoils nothing
+    assert problem in routed[1][2]
+
+
+def test_every_patients_lines_land_in_one_shard_and_none_is_lost(tmp_path: Path) -> None:
+    source = samples_folder(tmp_path / "in", gz=True)
+    work = tmp_path / "work"
+    stats = [partition_file(f, work, 4) for f in folder_files(source)]
+    shards_of: dict[str, set[int]] = defaultdict(set)
+    written = 0
+    for k in range(4):
+        for part in sorted(shard_dir(work, k).glob("*.ndjson")):
+            for chunk in read_chunks(SourceFile(part, "")):
+                for _, _, owner in route_lines(chunk):
+                    shards_of[owner].add(k)
+                    written += 1
+    assert len(shards_of) == 45
+    assert all(len(s) == 1 for s in shards_of.values())
+    assert written == sum(s.routed for s in stats) == sum(s.lines for s in stats)
+
+
+def test_medications_go_to_the_shared_part_and_problems_are_recorded_with_their_line(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "Observation.ndjson").write_bytes(
+        orjson.dumps(obs("o1", "Patient/p1")) + b"\nnot json\n" + orjson.dumps(obs("o2", None)) + b"\n"
+    )
+    write_folder(folder, [{"resourceType": "Medication", "id": "m1"}])
+    work = tmp_path / "work"
+    files = {f.resource_type: f for f in folder_files(folder)}
+    for f in files.values():
+        partition_file(f, work, 3)
+    medication = {"resourceType": "Medication", "id": "m1"}
+    assert read_ndjson(shared_dir(work) / files["Medication"].part_name) == [medication]
+    problems = read_ndjson(work / "problems" / f"partition-{files['Observation'].part_name}")
+    assert [(p["kind"], p["line"]) for p in problems] == [("bad-line", 2), ("unowned", None)]
+
+
+def test_types_the_rules_never_read_are_skipped_by_file_name(tmp_path: Path) -> None:
+    for name in ("Encounter.ndjson", "Observation.ndjson.gz", "Observation.002.ndjson", "export.ndjson"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "manifest.json").write_bytes(b"{}")
+    files = {f.path.name: f.read_by_rules for f in folder_files(tmp_path)}
+    assert files == {
+        "Encounter.ndjson": False,
+        "Observation.002.ndjson": True,
+        "Observation.ndjson.gz": True,
+        "export.ndjson": True,  # a name that names no type: its lines say what they are
+    }
+
+
+def test_chunks_end_at_line_boundaries_even_for_lines_longer_than_a_chunk(tmp_path: Path) -> None:
+    lines = [b"a" * 10, b"b" * 100, b"c" * 3]
+    path = tmp_path / "x.ndjson.gz"
+    path.write_bytes(gzip.compress(b"\n".join(lines)))
+    chunks = list(read_chunks(SourceFile(path, ""), size=16))
+    assert b"".join(chunks).split(b"\n") == lines
+    assert all(c.endswith(b"\n") for c in chunks[:-1])
+
+
+def test_a_gzip_file_size_is_estimated_from_its_trailer(tmp_path: Path) -> None:
+    path = tmp_path / "Patient.ndjson.gz"
+    path.write_bytes(gzip.compress(b"x" * 100_000))
+    assert SourceFile(path, "Patient").estimated_bytes() == 100_000
+
+
+def test_a_later_layer_deletes_earlier_copies(tmp_path: Path) -> None:
+    base = write_folder(tmp_path / "1", [P1, obs("o1", "Patient/p1"), obs("o2", "Patient/p1")])
+    delta = write_folder(tmp_path / "2", [obs("o3", "Patient/p1")])
+    (delta / "deleted").mkdir()
+    deletion = {"resourceType": "Bundle", "type": "transaction",
+                "entry": [{"request": {"method": "DELETE", "url": "Observation/o1"}}]}  # fmt: skip
+    (delta / "deleted" / "Bundle.ndjson").write_bytes(orjson.dumps(deletion) + b"\n")
+    source = NdjsonSource.of([base, delta])
+    deleted = source.deleted()
+    assert deleted == {"Observation/o1": 1}
+    work = tmp_path / "work"
+    stats = [partition_file(f, work, 1, deleted) for f in source.files()]
+    kept = [
+        r["id"] for part in sorted(shard_dir(work, 0).glob("*Observation.ndjson")) for r in read_ndjson(part)
+    ]
+    assert kept == ["o2", "o3"]
+    assert sum(s.deleted for s in stats) == 1
+
+
+def test_no_line_is_lost_across_chunks_and_flushes(tmp_path: Path) -> None:
+    padding = "x" * 1000  # ~24 MB in all: several 4 MiB chunks and 8 MiB flushes
+    lines = []
+    for i in range(24_000):
+        if i % 10 == 0:
+            lines.append(orjson.dumps({"resourceType": "Medication", "id": f"m{i}", "text": padding}))
+        else:
+            o = obs(f"o{i}", f"Patient/p{i % 97}") | {"note": [{"text": padding}]}
+            lines.append(orjson.dumps(o))
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "mixed.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    work = tmp_path / "work"
+    [file] = folder_files(source)
+    stats = partition_file(file, work, 5)
+    ids = [
+        r["id"] for k in range(5) for part in shard_dir(work, k).glob("*.ndjson") for r in read_ndjson(part)
+    ]
+    shared = [r["id"] for r in read_ndjson(shared_dir(work) / file.part_name)]
+    assert sorted(ids) == sorted(f"o{i}" for i in range(24_000) if i % 10)
+    assert shared == [f"m{i}" for i in range(0, 24_000, 10)]
+    assert (stats.routed, stats.shared) == (21_600, 2_400)
+    for k in range(5):
+        for part in shard_dir(work, k).glob("*.ndjson"):
+            owners = (part.parent / (part.name + ".owners")).read_text().split()
+            assert owners == [r["subject"]["reference"] for r in read_ndjson(part)]
+
+
+@pytest.mark.parametrize(
+    ("code", "extra", "kept"),
+    [
+        ("17861-6", {"valueQuantity": {"value": 9.5, "unit": "mg/dL"}}, True),  # calcium: in a code set
+        ("8867-4", {"valueQuantity": {"value": 72, "unit": "/min"}}, False),  # heart rate: never read
+        ("85354-9", {"component": [{"code": {"text": "systolic"}}]}, True),  # a panel without value
+        ("85354-9", {"component": [{}], "valueQuantity": {"value": 1}}, False),
+        ("8867-4", {"valueQuantity": {"value": "seventy"}}, False),  # not read, so not checked either
+    ],
+)
+def test_observations_the_snapshot_never_reads_are_left_out_of_the_shards(
+    code: str, extra: dict[str, object], kept: bool
+) -> None:
+    codes = default_engine().codesets.observation_codes
+    o = obs("o1", "Patient/p1") | extra
+    o["code"] = {"coding": [{"system": "http://loinc.org", "code": code}]}
+    [(route, _, _)] = list(route_lines(orjson.dumps(o), codes))
+    assert route == (Route.PATIENT if kept else Route.SKIP)
+    [(unfiltered, _, _)] = list(route_lines(orjson.dumps(o)))
+    assert unfiltered == Route.PATIENT
+
+
+def test_an_observation_with_a_malformed_code_goes_to_its_patient_to_be_rejected_there() -> None:
+    codes = default_engine().codesets.observation_codes
+    o = obs("o1", "Patient/p1") | {"code": {"coding": "17861-6"}}
+    [(route, _, owner)] = list(route_lines(orjson.dumps(o), codes))
+    assert (route, owner) == (Route.PATIENT, "Patient/p1")
+
+
+def test_a_large_plain_file_is_partitioned_in_pieces_that_give_the_same_shards(tmp_path: Path) -> None:
+    source = samples_folder(tmp_path / "in")
+    [observations] = [f for f in folder_files(source) if f.resource_type == "Observation"]
+    pieces = observations.pieces(size=5_000)
+    assert len(pieces) > 3
+    data = observations.path.read_bytes()
+    assert b"".join(b"".join(read_chunks(p, size=1_000)) for p in pieces) == data
+    assert all(p.start == 0 or data[p.start - 1 : p.start] == b"\n" for p in pieces)
+    assert [p.part_name for p in pieces] == sorted(p.part_name for p in pieces)
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    partition_file(observations, whole, 3)
+    for piece in pieces:
+        partition_file(piece, split, 3)
+    for k in range(3):
+        joined = b"".join(p.read_bytes() for p in sorted(shard_dir(split, k).glob("*.ndjson")))
+        assert joined == b"".join(p.read_bytes() for p in sorted(shard_dir(whole, k).glob("*.ndjson")))
+
+
+def test_a_gzip_file_stays_whole(tmp_path: Path) -> None:
+    source = samples_folder(tmp_path / "in", gz=True)
+    [observations] = [f for f in folder_files(source) if f.resource_type == "Observation"]
+    assert observations.pieces(size=100) == [observations]

@@ -255,8 +255,11 @@ class OutboxDispatcher:
                 done = 0
             if done == 0:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that
+                # arrives as the event is set, and shutdown then waits forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
 
     async def drain_once(self) -> int:
         """Run one batch of due work concurrently; the number of tasks run."""

@@ -33,9 +33,8 @@ async def healthz() -> Response:
 
 async def _database(rt: Runtime) -> str:
     try:
-        current = await asyncio.wait_for(
-            asyncio.to_thread(migrations_current, rt.database), PROBE_TIMEOUT_SECONDS
-        )
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            current = await asyncio.to_thread(migrations_current, rt.database)
     except (SQLAlchemyError, TimeoutError) as exc:
         logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
         return "unreachable"
@@ -46,7 +45,8 @@ async def _redis(rt: Runtime) -> str:
     if rt.redis is None:
         return "not configured"
     try:
-        await asyncio.wait_for(rt.redis.ping(), PROBE_TIMEOUT_SECONDS)
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+            await rt.redis.ping()
     except (RedisError, OSError, TimeoutError) as exc:
         logger.warning("readiness: redis unreachable (%s)", type(exc).__name__)
         return "unreachable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -148,3 +149,21 @@ async def test_leased_work_of_a_crashed_dispatcher_comes_back_after_the_lease(en
 def test_retry_after_is_read_as_seconds_or_an_http_date(value: str | None, seconds: float | None) -> None:
     assert retry_after_seconds(value, now=NOW) == seconds
 
+
+async def test_a_dispatcher_woken_as_it_is_stopped_still_stops(engine: Engine) -> None:
+    """Shutdown must not hang when new work arrives in the same instant (a notification accepted
+    while the service stops): asyncio.wait_for of Python 3.11 swallowed that cancellation."""
+    handlers = {"osteoalert.evaluate_patient": Flaky(0, ValueError("unused"))}
+    policy = RetryPolicy(max_retries=1, base=1.0, cap=1.0)
+    for _ in range(20):
+        run = OutboxDispatcher(
+            SqlOutbox(engine), handlers, failures=SqlFailureLog(engine), policy=policy, clock=Clock(),
+            poll_seconds=0.05,
+        )  # fmt: skip
+        task = asyncio.create_task(run.run())
+        await asyncio.sleep(0.01)  # idle: waiting to be woken
+        run.wake()
+        task.cancel()
+        async with asyncio.timeout(2):
+            await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled()

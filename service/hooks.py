@@ -80,16 +80,18 @@ class CdsHooks:
     fetch_deadline: float
     clock: Callable[[], datetime]
     metrics: Metrics | None = None  # cards by rule and indicator, feedback by rule and outcome
+    local_store: bool = False  # SQLite (WAL): read stored alerts on the event loop, not in a thread
 
     async def call(self, service_id: str, body: bytes) -> dict[str, Any]:
         """`{"cards": [...]}` for one hook call to `service_id` (a key of SERVICE_IDS)."""
         started = time.perf_counter()
         hook = SERVICE_IDS[service_id]
         request = parse_hook_request(body, hook)
-        # The stored alerts are read (in a thread) while the prefetch is decoded and evaluated.
+        patient = f"Patient/{request.patient_id}"
+        # A database server's stored alerts are read in a thread while the prefetch is evaluated.
         stored = (
-            asyncio.ensure_future(self._stored_findings(f"Patient/{request.patient_id}"))
-            if hook is Hook.PATIENT_VIEW
+            asyncio.ensure_future(asyncio.to_thread(self._stored_findings, patient))
+            if hook is Hook.PATIENT_VIEW and not self.local_store
             else None
         )
         try:
@@ -99,7 +101,10 @@ class CdsHooks:
             evaluation = evaluate_for_hook(
                 self.engine, data.resources, at=self.clock(), hook=hook, selections=request.selections
             )
-            findings = await stored if stored is not None else []
+            if stored is not None:
+                findings = await stored
+            else:  # SQLite in WAL mode: a local read that never waits for a writer, cheaper than a thread
+                findings = self._stored_findings(patient) if hook is Hook.PATIENT_VIEW else []
         finally:
             _settle(stored)
         result = evaluation.result
@@ -119,9 +124,9 @@ class CdsHooks:
         )
         return response
 
-    async def _stored_findings(self, patient: str) -> list[Finding]:
+    def _stored_findings(self, patient: str) -> list[Finding]:
         findings = []
-        for alert in await asyncio.to_thread(self.alerts.for_patient, patient):
+        for alert in self.alerts.for_patient(patient):
             try:
                 findings.append(stored_alert_to_finding(alert))
             except (KeyError, TypeError, ValueError, AttributeError):

@@ -101,6 +101,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now) 
             fetch_deadline=settings.cds_fetch_timeout_seconds,
             clock=clock,
             metrics=metrics,
+            local_store=database.dialect.name == "sqlite",
         )
         app.state.runtime = Runtime(
             hooks=hooks,

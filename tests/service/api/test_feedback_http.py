@@ -274,8 +274,11 @@ def quiet_patient_call(hook: str = "patient-view") -> bytes:
     )
 
 
-async def test_stored_background_alerts_come_back_as_cards_at_patient_view(tmp_path: Path) -> None:
-    app_settings = settings(tmp_path)
+async def test_stored_background_alerts_come_back_as_cards_at_patient_view(
+    tmp_path: Path, database_url: str
+) -> None:
+    # SQLite: stored alerts are read on the event loop; PostgreSQL: in a thread
+    app_settings = settings(tmp_path, database_url=database_url)
     stored = finding_of("V11", "vitd-deficiency")
     store_alerts(app_settings, "Patient/p1", [stored])
     async with serving(app_settings) as (_, client):
@@ -296,8 +299,9 @@ async def test_stored_background_alerts_come_back_as_cards_at_patient_view(tmp_p
     assert sign.json() == {"cards": []}  # stored alerts are a patient-view matter
 
 
-async def test_a_rule_that_fires_now_wins_over_its_stored_alert(tmp_path: Path) -> None:
-    app_settings = settings(tmp_path)
+async def test_a_rule_that_fires_now_wins_over_its_stored_alert(tmp_path: Path, database_url: str) -> None:
+    # SQLite: stored alerts are read on the event loop; PostgreSQL: in a thread
+    app_settings = settings(tmp_path, database_url=database_url)
     older = finding_of("V01", "phpt-suspected")
     store_alerts(app_settings, "Patient/v01", [replace(older, index_key="Observation/old-ca")])
     async with serving(app_settings) as (_, client):
@@ -306,8 +310,9 @@ async def test_a_rule_that_fires_now_wins_over_its_stored_alert(tmp_path: Path) 
     assert cards[0]["uuid"] == card_uuid("Patient/v01", "phpt-suspected", older.index_key)
 
 
-async def test_retired_and_unreadable_stored_alerts_are_not_shown(tmp_path: Path) -> None:
-    app_settings = settings(tmp_path)
+async def test_retired_and_unreadable_stored_alerts_are_not_shown(tmp_path: Path, database_url: str) -> None:
+    # SQLite: stored alerts are read on the event loop; PostgreSQL: in a thread
+    app_settings = settings(tmp_path, database_url=database_url)
     vitd, secondary = finding_of("V11", "vitd-deficiency"), finding_of("V11", "secondary-hpt")
     store_alerts(app_settings, "Patient/p1", [vitd, secondary])
     store_alerts(app_settings, "Patient/p1", [secondary], at=T + timedelta(hours=1))  # vitd retired

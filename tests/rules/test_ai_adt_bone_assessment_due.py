@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from rules import Finding, Parameters, evaluate
 from rules.bone_density import ai_adt_bone_assessment_due as rule
-from rules.facts import Facts
 from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import findings_by_rule, run_rule
 
 RULE = rule.RULE_ID
 
 
-def run(
-    b: PatientBuilder,
-    hook: str = "patient-view",
-    params: Parameters = DEFAULT_PARAMETERS,
-    selections: frozenset[str] | None = None,
-) -> Finding | None:
-    return rule.evaluate(Facts(b.snapshot(hook, selections), params), params)
-
-
-def engine(b: PatientBuilder, hook: str = "patient-view") -> dict[str, Finding]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return {f.rule_id: f for f in result.findings}
+run = partial(run_rule, rule.RULE)
+engine = partial(findings_by_rule, rule=RULE)
 
 
 def on_drug(drug: str = "anastrozole", since: int = 200, age: int | None = 63) -> PatientBuilder:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from rules import evaluate
 from rules.bone_density import antiresorptive_hypocalcemia_risk as rule
 from rules.facts import Facts
 from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import rule_ids_fired
 
 RULE = rule.RULE_ID
 EGFR_UNIT = "mL/min/{1.73_m2}"
@@ -24,9 +24,7 @@ def finding(
 def fired(
     b: PatientBuilder, hook: str = "order-sign", selections: frozenset[str] | None = None
 ) -> frozenset[str]:
-    result = evaluate(b.snapshot(hook, selections))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return result.rule_ids
+    return rule_ids_fired(b, hook, selections, rule=RULE)  # this rule speaks at order entry
 
 
 def drafts(b: PatientBuilder) -> list[str]:

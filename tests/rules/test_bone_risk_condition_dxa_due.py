@@ -4,29 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
-from rules import Finding, Parameters, ProcedureRecord, evaluate
+from rules import ProcedureRecord, evaluate
 from rules.bone_density import bone_risk_condition_dxa_due as rule
-from rules.facts import Facts
 from rules.params import DEFAULT_PARAMETERS
-from rules.snapshot import PatientSnapshot
 from tests.builders import PatientBuilder, T, a_patient
+from tests.rules.helpers import findings_by_rule, run_rule
 
 RULE = rule.RULE_ID
 EGFR = "mL/min/{1.73_m2}"
 
 
-def run(b: PatientBuilder | PatientSnapshot, params: Parameters = DEFAULT_PARAMETERS) -> Finding | None:
-    snapshot = b if isinstance(b, PatientSnapshot) else b.snapshot()
-    return rule.evaluate(Facts(snapshot, params), params)
-
-
-def engine(b: PatientBuilder, hook: str = "patient-view") -> dict[str, Finding]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return {f.rule_id: f for f in result.findings}
+run = partial(run_rule, rule.RULE)
+engine = partial(findings_by_rule, rule=RULE)
 
 
 # ---- conditions that count from 18 -------------------------------------------------------------
@@ -137,8 +130,8 @@ def test_a_dxa_within_730_days_silences_it(dxa_days_ago: int, fires: bool) -> No
 def test_the_dxa_window_is_the_dxa_recent_parameter(dxa_recent: int, dxa_days_ago: int, wording: str) -> None:
     params = DEFAULT_PARAMETERS.with_overrides({"DXA_RECENT": dxa_recent})
     b = a_patient(60, "female").condition("M06.9")
-    assert run(b.dxa("T", "LS", -1.0, days_ago=dxa_days_ago - 1), params) is None
-    finding = run(b.but(dxas=[]).dxa("T", "LS", -1.0, days_ago=dxa_days_ago), params)
+    assert run(b.dxa("T", "LS", -1.0, days_ago=dxa_days_ago - 1), params=params) is None
+    finding = run(b.but(dxas=[]).dxa("T", "LS", -1.0, days_ago=dxa_days_ago), params=params)
     assert finding is not None
     assert wording in finding.summary
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
-from rules import Analyte, Finding, Parameters, evaluate
+from rules import Analyte
 from rules.ckd import ckd_mbd_monitoring_due as rule
 from rules.facts import Facts
 from rules.params import DEFAULT_PARAMETERS
-from rules.snapshot import PatientSnapshot
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import findings_by_rule, run_rule
 
 RULE = rule.RULE_ID
 EGFR = "mL/min/{1.73_m2}"
@@ -24,15 +25,8 @@ ITEM_LABS = {
 }
 
 
-def run(b: PatientBuilder | PatientSnapshot, params: Parameters = DEFAULT_PARAMETERS) -> Finding | None:
-    snapshot = b if isinstance(b, PatientSnapshot) else b.snapshot()
-    return rule.evaluate(Facts(snapshot, params), params)
-
-
-def engine(b: PatientBuilder, hook: str = "patient-view") -> dict[str, Finding]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return {f.rule_id: f for f in result.findings}
+run = partial(run_rule, rule.RULE)
+engine = partial(findings_by_rule, rule=RULE)
 
 
 def with_labs(code: str, ages: dict[str, int | None] | None = None) -> PatientBuilder:
@@ -94,7 +88,7 @@ def test_dialysis_status_alone_is_g5d() -> None:
 
 def test_site_intervals_are_parameters() -> None:
     params = DEFAULT_PARAMETERS.with_overrides({"ckd_mbd_g4": [90, 180, 365, 730]})
-    assert run(with_labs("N18.4", {"calcium": 91}), params) is not None
+    assert run(with_labs("N18.4", {"calcium": 91}), params=params) is not None
     assert run(with_labs("N18.4", {"calcium": 91})) is None
 
 
@@ -121,7 +115,7 @@ def test_legacy_vitamin_d_counts_only_where_the_site_confirmed_it(accept: bool, 
         for lab in snapshot.labs
     )
     params = DEFAULT_PARAMETERS.with_overrides({"accept_vitd_legacy": accept})
-    assert (run(replace(snapshot, labs=legacy), params) is not None) is fires
+    assert (run(replace(snapshot, labs=legacy), params=params) is not None) is fires
 
 
 # ---- CKD stage (3.6) ---------------------------------------------------------------------------

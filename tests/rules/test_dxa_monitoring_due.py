@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
-from rules import evaluate
 from rules.bone_density import dxa_monitoring_due as rule
 from rules.facts import Facts
 from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS
 from rules.windows import fmt_date
 from tests.builders import PatientBuilder, T, a_patient
+from tests.rules.helpers import rule_ids_fired
 
 RULE = rule.RULE_ID
 
@@ -21,10 +22,7 @@ def finding(b: PatientBuilder, hook: str = "patient-view") -> Finding | None:
     return rule.evaluate(Facts(b.snapshot(hook), DEFAULT_PARAMETERS), DEFAULT_PARAMETERS)
 
 
-def fired(b: PatientBuilder, hook: str = "patient-view") -> frozenset[str]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return result.rule_ids
+fired = partial(rule_ids_fired, rule=RULE)
 
 
 def on_alendronate() -> PatientBuilder:

@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
-from rules import Finding, Parameters, evaluate
 from rules.bone_density import gio_bone_assessment_due as rule
 from rules.facts import Facts
 from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import findings_by_rule, run_rule
 
 RULE = rule.RULE_ID
 
 
-def run(
-    b: PatientBuilder,
-    hook: str = "patient-view",
-    params: Parameters = DEFAULT_PARAMETERS,
-    selections: frozenset[str] | None = None,
-) -> Finding | None:
-    snapshot = b.snapshot(hook, selections)
-    return rule.evaluate(Facts(snapshot, params), params)
-
-
-def engine(b: PatientBuilder, hook: str = "patient-view") -> dict[str, Finding]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return {f.rule_id: f for f in result.findings}
+run = partial(run_rule, rule.RULE)
+engine = partial(findings_by_rule, rule=RULE)
 
 
 def on_gc(

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from rules import evaluate
-from rules.findings import Finding
-from tests.builders import PatientBuilder, a_patient
+from tests.builders import a_patient
+from tests.rules.helpers import findings_by_rule
 
 RULE = "hypercalcemia-pth-missing"
 
 
-def fired(builder: PatientBuilder, hook: str = "patient-view") -> dict[str, Finding]:
-    return {f.rule_id: f for f in evaluate(builder.snapshot(hook)).findings}
+fired = partial(findings_by_rule, rule=RULE)
 
 
 @pytest.mark.parametrize(

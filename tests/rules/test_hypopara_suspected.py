@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from rules.engine import evaluate
-from rules.findings import Finding
-from rules.params import DEFAULT_PARAMETERS, Parameters
 from rules.parathyroid import hypopara_suspected
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import finding_of
 
 RULE = "hypopara-suspected"
 
 
-def fired(
-    p: PatientBuilder, params: Parameters = DEFAULT_PARAMETERS, hook: str = "patient-view"
-) -> Finding | None:
-    result = evaluate(p.snapshot(hook), params, rules=(hypopara_suspected.RULE,))
-    assert not result.failures
-    return result.findings[0] if result.findings else None
+fired = partial(finding_of, rule=hypopara_suspected.RULE)
 
 
 def low_ca(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from rules import evaluate
@@ -10,6 +12,7 @@ from rules.facts import Facts
 from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS, Parameters
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import rule_ids_fired
 
 RULE = rule.RULE_ID
 EGFR_UNIT = "mL/min/{1.73_m2}"
@@ -25,10 +28,7 @@ def finding(
     return rule.evaluate(Facts(b.snapshot(hook, selections), params), params)
 
 
-def fired(b: PatientBuilder, hook: str = "patient-view") -> frozenset[str]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return result.rule_ids
+fired = partial(rule_ids_fired, rule=RULE)
 
 
 def with_labs(b: PatientBuilder, days_ago: float = 30, skip: tuple[str, ...] = ()) -> PatientBuilder:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, timedelta
+from functools import partial
 
 import pytest
 
-from rules import evaluate
 from rules.bone_density import low_z_score as rule
 from rules.facts import Facts
 from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS
 from rules.snapshot import DxaScore, DxaSite
 from tests.builders import PatientBuilder, T, a_patient
+from tests.rules.helpers import rule_ids_fired
 
 RULE = rule.RULE_ID
 
@@ -22,10 +23,7 @@ def finding(b: PatientBuilder, hook: str = "patient-view") -> Finding | None:
     return rule.evaluate(Facts(b.snapshot(hook), DEFAULT_PARAMETERS), DEFAULT_PARAMETERS)
 
 
-def fired(b: PatientBuilder, hook: str = "patient-view") -> frozenset[str]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return result.rule_ids
+fired = partial(rule_ids_fired, rule=RULE)
 
 
 @pytest.mark.parametrize(("z", "fires"), [(-1.99, False), (-2.0, True), (-2.4, True)])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from rules import evaluate
 from rules.bone_density import osteoporosis_untreated as rule
 from rules.facts import Facts
 from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import rule_ids_fired
 
 RULE = rule.RULE_ID
 EGFR_UNIT = "mL/min/{1.73_m2}"
@@ -19,10 +21,7 @@ def finding(b: PatientBuilder, hook: str = "patient-view") -> Finding | None:
     return rule.evaluate(Facts(b.snapshot(hook), DEFAULT_PARAMETERS), DEFAULT_PARAMETERS)
 
 
-def fired(b: PatientBuilder, hook: str = "patient-view") -> frozenset[str]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return result.rule_ids
+fired = partial(rule_ids_fired, rule=RULE)
 
 
 @pytest.mark.parametrize(

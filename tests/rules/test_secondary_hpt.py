@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from functools import partial
 from itertools import product
 
 import pytest
 
 from rules.engine import evaluate
 from rules.findings import Finding
-from rules.params import DEFAULT_PARAMETERS, Parameters
 from rules.parathyroid import normocalcemic_phpt_possible, secondary_hpt
 from rules.snapshot import ProcedureRecord
 from tests.builders import PatientBuilder, T, a_patient
+from tests.rules.helpers import findings_of
 
 A7 = "normocalcemic-phpt-possible"
 A8 = "secondary-hpt"
 EGFR_UNIT = "mL/min/{1.73_m2}"
 
 
-def fired(
-    p: PatientBuilder, params: Parameters = DEFAULT_PARAMETERS, hook: str = "patient-view"
-) -> dict[str, Finding]:
-    result = evaluate(p.snapshot(hook), params, rules=(normocalcemic_phpt_possible.RULE, secondary_hpt.RULE))
-    assert not result.failures
-    return {f.rule_id: f for f in result.findings}
+fired = partial(findings_of, rules=(normocalcemic_phpt_possible.RULE, secondary_hpt.RULE))
 
 
 def causes(finding: Finding) -> list[str]:

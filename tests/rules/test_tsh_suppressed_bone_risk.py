@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
-from rules import Finding, Parameters, evaluate
 from rules.bone_density import tsh_suppressed_bone_risk as rule
-from rules.facts import Facts
-from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import findings_by_rule, run_rule
 
 RULE = rule.RULE_ID
 MIU = "m[IU]/L"
 
 
-def run(b: PatientBuilder, hook: str = "patient-view") -> Finding | None:
-    params: Parameters = DEFAULT_PARAMETERS
-    return rule.evaluate(Facts(b.snapshot(hook), params), params)
-
-
-def engine(b: PatientBuilder, hook: str = "patient-view") -> dict[str, Finding]:
-    result = evaluate(b.snapshot(hook))
-    assert RULE not in {f.rule_id for f in result.failures}
-    return {f.rule_id: f for f in result.findings}
+run = partial(run_rule, rule.RULE)
+engine = partial(findings_by_rule, rule=RULE)
 
 
 def suppressed(tsh: float = 0.05, age: int | None = 70, sex: str = "female") -> PatientBuilder:

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import pytest
 
-from rules.engine import evaluate
-from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS, Parameters
 from rules.vitamin_d import vitd_deficiency
 from tests.builders import PatientBuilder, a_patient
+from tests.rules.helpers import finding_of
 
 RULE = "vitd-deficiency"
 EGFR_UNIT = "mL/min/{1.73_m2}"
 LEGACY_ON = dataclasses.replace(DEFAULT_PARAMETERS, accept_vitd_legacy=True)
 
 
-def fired(
-    p: PatientBuilder, params: Parameters = DEFAULT_PARAMETERS, hook: str = "patient-view"
-) -> Finding | None:
-    result = evaluate(p.snapshot(hook), params, rules=(vitd_deficiency.RULE,))
-    assert not result.failures
-    return result.findings[0] if result.findings else None
+fired = partial(finding_of, rule=vitd_deficiency.RULE)
 
 
 def vitd(

@@ -352,40 +352,35 @@ def iter_ndjson_resources(lines: Iterable[bytes], *, strict: bool = False) -> It
     if strict or not isinstance(lines, Sequence):
         yield from _ndjson_lines(enumerate(lines, start=1), strict=strict)
         return
-    batch: list[tuple[int, bytes]] = []
-    for n, line in enumerate(lines, start=1):
-        if line.strip():
-            batch.append((n, line))
-            if len(batch) == _BATCH:
-                yield from _ndjson_batch(batch)
-                batch = []
-    if batch:
-        yield from _ndjson_batch(batch)
+    for first in range(0, len(lines), _BATCH):
+        yield from _ndjson_batch(lines[first : first + _BATCH], first + 1)
 
 
-def _ndjson_batch(batch: list[tuple[int, bytes]]) -> Iterator[fm.Resource | Ignored]:
-    """Non-blank lines in one msgspec call; when any line fails (or holds more than one value),
-    line by line, which says what is wrong and rejects only that line."""
+def _ndjson_batch(lines: Sequence[bytes], first: int) -> list[fm.Resource | Ignored]:
+    """`lines` (numbered from `first`) in one msgspec call, which skips blank lines; when any line
+    fails (or holds more than one value), line by line, which says what is wrong and rejects only
+    that line. A list, not a generator: a sweep calls this once per patient, on its hot path."""
     try:
-        items = _ANY.decode_lines(b"\n".join([line for _, line in batch]))
+        items = _ANY.decode_lines(b"\n".join(lines))
     except msgspec.DecodeError:
         items = []
-    if len(items) != len(batch):
-        yield from _ndjson_lines(iter(batch), strict=False)
-        return
-    for (n, line), item in zip(batch, items, strict=True):
+    if len(items) != len(lines) or not items:
+        return list(_ndjson_lines(enumerate(lines, start=first), strict=False))
+    out: list[fm.Resource | Ignored] = []
+    for n, item in enumerate(items, start=first):
         kind = type(item)
         rid = item.id
         if rid and kind in _INLINE:
             item.ref = _PREFIX[kind] + rid
-            yield item
+            out.append(item)
         elif kind is fm.Bundle:
-            yield from _ndjson_lines(iter([(n, line)]), strict=False)
+            out.extend(_ndjson_lines(iter([(n, lines[n - first])]), strict=False))
         elif kind in _KEPT:  # a Patient, or a resource without an id
-            out = Decoded()
-            out.keep(item, f"line {n}", None)
-            yield from out.rejected
-            yield from out.resources
+            decoded = Decoded()
+            decoded.keep(item, f"line {n}", None)
+            out.extend(decoded.rejected)
+            out.extend(decoded.resources)
+    return out
 
 
 def _ndjson_lines(lines: Iterator[tuple[int, bytes]], *, strict: bool) -> Iterator[fm.Resource | Ignored]:

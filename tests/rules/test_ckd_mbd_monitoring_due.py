@@ -111,7 +111,7 @@ def test_vitamin_d3_counts_as_25_oh_d() -> None:
 def test_legacy_vitamin_d_counts_only_where_the_site_confirmed_it(accept: bool, fires: bool) -> None:
     snapshot = with_labs("N18.4").snapshot()
     legacy = tuple(
-        replace(lab, analyte=Analyte.VITD_LEGACY) if lab.analyte is Analyte.VITD_TOTAL else lab
+        lab._replace(analyte=Analyte.VITD_LEGACY) if lab.analyte is Analyte.VITD_TOTAL else lab
         for lab in snapshot.labs
     )
     params = DEFAULT_PARAMETERS.with_overrides({"accept_vitd_legacy": accept})

@@ -15,7 +15,7 @@ worker died rewrites them whole.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,29 +75,37 @@ def _group(folder: Path) -> tuple[dict[str, list[bytes]], int]:
     groups: dict[str, list[bytes]] = {}
     lines = 0
     for part in _parts(folder):
-        for owner, line in _owned_lines(part):
-            lines += 1
-            group = groups.get(owner)
-            if group is None:
-                groups[owner] = [line]
-            else:
-                group.append(line)
+        lines += _group_part(part, groups)
     return groups, lines
 
 
-def _owned_lines(part: SourceFile) -> Iterator[tuple[str, bytes]]:
-    """(patient, line) for each line of a shard part: from its owners sidecar when it has one (no
-    second JSON read), else by routing each line again."""
+def _group_part(part: SourceFile, groups: dict[str, list[bytes]]) -> int:
+    """Add a shard part's lines to `groups`: by the runs of its owners sidecar when it has one (no
+    second JSON read: one slice per run, not a step per line), else by routing each line again."""
     sidecar = owners_path(part.path)
     if not sidecar.exists():
+        count = 0
         for chunk in read_chunks(part):
-            yield from ((owner, line) for route, line, owner in route_lines(chunk) if route == Route.PATIENT)
-        return
-    owners = iter(sidecar.read_bytes().decode().split("\n"))
-    for chunk in read_chunks(part):
-        for line in chunk.split(b"\n"):
-            if line and not line.isspace():
-                yield next(owners), line
+            for route, line, owner in route_lines(chunk):
+                if route == Route.PATIENT:
+                    groups.setdefault(owner, []).append(line)
+                    count += 1
+        return count
+    lines = part.path.read_bytes().split(b"\n")  # a part is a share of one shard: held anyway
+    if lines and not lines[-1]:
+        lines.pop()
+    at = 0
+    for batch in sidecar.read_bytes().splitlines():
+        for owner, n in orjson.loads(batch):
+            group = groups.get(owner)
+            if group is None:
+                groups[owner] = lines[at : at + n]
+            else:
+                group += lines[at : at + n]
+            at += n
+    if at != len(lines):
+        raise RuntimeError(f"{part.path.name}: {len(lines)} lines but its owners sidecar says {at}")
+    return at
 
 
 def _shared_medications(folder: Path, strict: bool) -> list[fm.Resource]:

@@ -9,12 +9,27 @@ from pathlib import Path
 import orjson
 import pytest
 
-from service.sweep.partition import partition_file, shard_dir, shared_dir
-from service.sweep.routing import Route, route_lines, shard_of
+from service.sweep.partition import owners_path, partition_file, shard_dir, shared_dir
+from service.sweep.routing import ChunkRouter, Route, route_lines, shard_of
 from service.sweep.sources import NdjsonSource, SourceFile, folder_files, read_chunks
 from tests.service.sweep.population import default_engine, read_ndjson, samples_folder, write_folder
 
 P1 = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-01-01"}
+
+
+def sidecar_owners(part: Path) -> list[str]:
+    """The owner of each line of a shard part, from the runs of its sidecar."""
+    runs = [run for line in owners_path(part).read_bytes().splitlines() for run in orjson.loads(line)]
+    return [owner for owner, n in runs for _ in range(n)]
+
+
+def shard_lines(work: Path, shards: int) -> list[list[tuple[str, bytes]]]:
+    """(owner, line) of every line of every shard, in part order."""
+    return [
+        list(zip(sidecar_owners(part), part.read_bytes().splitlines(), strict=True))
+        for k in range(shards)
+        for part in sorted(shard_dir(work, k).glob("*.ndjson"))
+    ]
 
 
 def obs(oid: str, subject: str | None) -> dict[str, object]:
@@ -175,8 +190,7 @@ def test_no_line_is_lost_across_chunks_and_flushes(tmp_path: Path) -> None:
     assert (stats.routed, stats.shared) == (21_600, 2_400)
     for k in range(5):
         for part in shard_dir(work, k).glob("*.ndjson"):
-            owners = (part.parent / (part.name + ".owners")).read_text().split()
-            assert owners == [r["subject"]["reference"] for r in read_ndjson(part)]
+            assert sidecar_owners(part) == [r["subject"]["reference"] for r in read_ndjson(part)]
 
 
 @pytest.mark.parametrize(
@@ -230,3 +244,69 @@ def test_a_gzip_file_stays_whole(tmp_path: Path) -> None:
     source = samples_folder(tmp_path / "in", gz=True)
     [observations] = [f for f in folder_files(source) if f.resource_type == "Observation"]
     assert observations.pieces(size=100) == [observations]
+
+
+def careful_shards(
+    file: SourceFile, shards: int, codes: frozenset[str] | None
+) -> list[list[tuple[str, bytes]]]:
+    """What `partition_file` must write: each line routed one by one by `route_lines`."""
+    out: list[list[tuple[str, bytes]]] = [[] for _ in range(shards)]
+    for chunk in read_chunks(file):
+        for route, line, owner in route_lines(chunk, codes):
+            if route == Route.PATIENT:
+                out[shard_of(owner, shards)].append((owner, line))
+    return out
+
+
+@pytest.mark.fixtures
+@pytest.mark.parametrize("filtered", [True, False])
+def test_the_fast_path_routes_every_synthea_line_as_the_careful_path_does(
+    shared_fixtures: Path, tmp_path: Path, filtered: bool
+) -> None:
+    codes = default_engine().codesets.observation_codes if filtered else None
+    for file in folder_files(shared_fixtures / "synthea-r4-2019" / "ndjson"):
+        work = tmp_path / f"{file.part_name}-{filtered}"
+        stats = partition_file(file, work, 3, observation_codes=codes)
+        expected = careful_shards(file, 3, codes)
+        got: list[list[tuple[str, bytes]]] = [[] for _ in range(3)]
+        for k in range(3):
+            for part in sorted(shard_dir(work, k).glob("*.ndjson")):
+                got[k] += zip(sidecar_owners(part), part.read_bytes().splitlines(), strict=True)
+        assert got == expected, file.path.name
+        assert stats.routed == sum(map(len, expected))
+        assert stats.lines == stats.routed + stats.skipped + stats.shared + stats.unowned + stats.bad
+
+
+def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -> None:
+    codes = default_engine().codesets.observation_codes
+    calcium = {"coding": [{"system": "http://loinc.org", "code": "17861-6"}]}
+    pulse = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "pulse"}
+    odd = [
+        obs("a", "Patient/p1") | {"code": calcium},
+        obs("b", "Patient/p1") | {"code": pulse},  # not read
+        obs("c", "Patient/p1") | {"code": None},
+        obs("d", "https://ehr.example.org/fhir/Patient/p2") | {"code": calcium},
+        obs("e", None) | {"code": calcium},  # unowned
+        obs("f", "Group/g1") | {"code": calcium},  # unowned
+        obs("g", "Patient/p2") | {"code": pulse, "component": [{}]},  # a panel without value: read
+        obs("h", "Patient/p2") | {"code": pulse, "component": [{}], "valueQuantity": None},
+        obs("i", "Patient/p2") | {"code": {"coding": [{"code": "8867-4"}, {"code": "17861-6"}]}},
+        P1,
+        {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}},
+        {"resourceType": "Condition", "id": "c2"},
+        {"resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}},
+        {"resourceType": "Medication", "id": "m1"},
+        obs("j", "Patient/p1") | {"code": calcium},
+    ]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    lines = [orjson.dumps(o) for o in odd]
+    (folder / "mixed.ndjson").write_bytes(b"\n".join(lines) + b"\n\n  \n" + lines[0] + b"\n")
+    [file] = folder_files(folder)
+    assert ChunkRouter(codes).decode(file.path.read_bytes()) is not None  # the fast path is taken
+    stats = partition_file(file, tmp_path / "work", 2, observation_codes=codes)
+    got = [pair for part in shard_lines(tmp_path / "work", 2) for pair in part]
+    assert got == [pair for k in careful_shards(file, 2, codes) for pair in k]
+    kept = {orjson.loads(line)["id"] for _, line in got}
+    assert kept == {"a", "c1", "d", "g", "h", "i", "j", "p1"}
+    assert (stats.routed, stats.skipped, stats.shared, stats.unowned) == (9, 3, 1, 3)

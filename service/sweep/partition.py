@@ -230,13 +230,17 @@ def _route_decoded(items: list[Any], lines: list[bytes], seen: int, router: Chun
     for an Observation a dict look-up, a string comparison and an append; the owner (and shard)
     is worked out again only when the subject changes."""
     reads = router.reads
+    concepts = router.concepts if router.codes is not None else None  # None: every Observation is read
     last: object = _NOTHING  # the last subject reference (None for none), and where its lines go
     append: Callable[[bytes], None] | None = None
     routed = skipped = unowned = 0
     for number, (item, line) in enumerate(zip(items, lines, strict=True), start=seen + 1):
         kind = type(item)
-        if kind is FAST_OBSERVATION:
-            if not reads(item):
+        if kind is FAST_OBSERVATION and concepts is not None:
+            # `reads(item)` inlined for a known concept: in a code set (read), or not and without
+            # components (skipped); anything else asks `reads`.
+            known = concepts.get(bytes(item.code))
+            if not known and ((known is not None and not item.component) or not reads(item)):
                 skipped += 1
                 continue
         elif kind not in SUBJECTED_KINDS:  # a Patient, a Medication, a type never read

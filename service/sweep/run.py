@@ -3,7 +3,8 @@
 Shards are evaluated by a `ShardRunner`: `LocalPool` (a process pool on this machine: the
 embedded default) or the Celery runner of `worker.sweeps` (a group on the configured workers,
 chosen by the CLI when `OSTEOALERT_REDIS_URL` is set; the workers must see the work folder, e.g.
-on a shared volume). Partitioning always runs here, in the local pool, one task per file.
+on a shared volume). Partitioning always runs here, in the local pool: one task per file, or per
+piece of a large plain file (`piece_bytes`), largest first, so that the workers finish together.
 
 Memory is bounded by the shard size, not the population: `auto_shards` picks enough shards for
 ~`SHARD_TARGET_BYTES` of NDJSON each.
@@ -31,10 +32,12 @@ from service.evaluation import Engine
 from service.sweep.evaluate import ShardJob, evaluate_shard
 from service.sweep.outputs import SweepOutputs, write_outputs
 from service.sweep.partition import PartitionStats, partition_file, problems_dir, shard_dir, shared_dir
-from service.sweep.sources import NdjsonSource, SourceFile
+from service.sweep.sources import SPLIT_BYTES, NdjsonSource, SourceFile
 from service.sweep.tally import SweepInfo, per_thousand
 
 SHARD_TARGET_BYTES = 64 * 1024 * 1024
+PIECES_PER_WORKER = 4
+MIN_PIECE_BYTES = 4 * 1024 * 1024
 T = TypeVar("T")
 
 
@@ -119,6 +122,16 @@ class LocalPool:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+def piece_bytes(files: Sequence[SourceFile], workers: int) -> int:
+    """How large a piece of a plain file is partitioned by one task: small enough that every
+    worker gets several tasks (the largest go first, so the workers finish together), at most
+    `SPLIT_BYTES`, at least `MIN_PIECE_BYTES`."""
+    if workers <= 1:
+        return SPLIT_BYTES
+    estimated = sum(f.estimated_bytes() for f in files)
+    return max(MIN_PIECE_BYTES, min(SPLIT_BYTES, estimated // (PIECES_PER_WORKER * workers)))
+
+
 def auto_shards(files: Sequence[SourceFile], workers: int) -> int:
     estimated = sum(f.estimated_bytes() for f in files)
     return max(2 * workers, math.ceil(estimated / SHARD_TARGET_BYTES), 1)
@@ -164,7 +177,8 @@ def _partition(pool: LocalPool, files: list[SourceFile], work: Path, shards: int
                codes: frozenset[str] | None, progress: Progress) -> list[PartitionStats]:  # fmt: skip
     stats = []
     progress("partition", 0, len(files))
-    for done in pool.map(partition_file, [(f, work, shards, deleted, codes) for f in files]):
+    largest_first = sorted(files, key=lambda f: f.estimated_bytes(), reverse=True)
+    for done in pool.map(partition_file, [(f, work, shards, deleted, codes) for f in largest_first]):
         stats.append(done)
         progress("partition", len(stats), len(files))
     return sorted(stats, key=lambda s: s.file)
@@ -223,7 +237,8 @@ def sweep(
         # Observations in no code set are left out of the shards, except in strict mode, where every
         # resource the rules' types hold is validated (and reported when invalid) as `evaluate --strict` does.
         codes = None if options.strict else engine.codesets.observation_codes
-        pieces = [piece for f in files for piece in f.pieces()]  # large plain files in parallel
+        size = piece_bytes(files, options.workers)
+        pieces = [piece for f in files for piece in f.pieces(size)]  # large plain files in parallel
         stats = _partition(pool, pieces, work, shards, source.deleted(), codes, progress)
         partitioned = time.perf_counter()
         jobs = _jobs(work, shards, at, options.strict)

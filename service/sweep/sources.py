@@ -82,7 +82,10 @@ class SourceFile:
         return self.resource_type in READ_TYPES or self.resource_type not in KNOWN_TYPES
 
     def estimated_bytes(self) -> int:
-        """Uncompressed size: exact for plain files; from the gzip trailer (mod 4 GiB) otherwise."""
+        """Uncompressed size: exact for plain files (and pieces); from the gzip trailer (mod 4 GiB)
+        otherwise."""
+        if self.end is not None:
+            return self.end - self.start
         size = self.path.stat().st_size
         if not self.gzipped or size < 18:
             return size
@@ -181,25 +184,19 @@ def _open(file: SourceFile) -> BinaryIO:
 
 
 def read_chunks(file: SourceFile, size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """The file's (or piece's) bytes in chunks of whole lines (the last may lack its newline)."""
+    """The file's (or piece's) bytes in chunks of whole lines (the last may lack its newline): `size`
+    bytes, then the rest of the line they end in (one copy of a chunk, not two)."""
     with _open(file) as fh:
         left = None
         if file.end is not None:
             fh.seek(file.start)
-            left = file.end - file.start
-        rest = b""
-        while True:
+            left = file.end - file.start  # a piece ends at a line start: its last line ends in it
+        while left is None or left > 0:
             block = fh.read(size if left is None else min(size, left))
-            if left is not None:
-                left -= len(block)
             if not block:
                 break
-            block = rest + block if rest else block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                rest = block  # one line longer than a chunk: keep reading
-                continue
-            rest = block[cut + 1 :]
-            yield block[: cut + 1]
-        if rest:
-            yield rest
+            if block[-1] != 10:  # b"\n"
+                block += fh.readline()
+            if left is not None:
+                left -= len(block)
+            yield block

@@ -21,8 +21,9 @@ from fhir.resources.R4B.measurereport import MeasureReport
 from rules import Hook
 from service.adapters.findings_json import finding_to_dict
 from service.evaluation import Engine, evaluate_bundle
-from service.sweep.run import SweepOptions, SweepResult, sweep
-from service.sweep.sources import NdjsonSource
+from service.sweep import run as run_module
+from service.sweep.run import SweepOptions, SweepResult, piece_bytes, sweep
+from service.sweep.sources import SPLIT_BYTES, NdjsonSource, SourceFile
 from tests.service.sweep.population import (
     SAMPLES_AT,
     default_engine,
@@ -144,3 +145,30 @@ def test_outputs_are_byte_identical_whatever_the_shards_workers_and_compression(
         assert (tmp_path / "c" / name).read_bytes() == first, name
         if name != "report.html":  # the report names its source folder
             assert (tmp_path / "b" / name).read_bytes() == first, name
+
+
+def test_files_partitioned_in_pieces_by_both_workers_give_byte_identical_outputs(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = samples_folder(tmp_path / "plain")
+    whole = sweep(engine, NdjsonSource.of(plain), SweepOptions(out=tmp_path / "a", at=SAMPLES_AT, workers=1))
+    monkeypatch.setattr(run_module, "MIN_PIECE_BYTES", 1_000)  # the samples are small: pieces anyway
+    split = sweep(engine, NdjsonSource.of(plain), SweepOptions(out=tmp_path / "b", at=SAMPLES_AT, workers=2))
+    assert len(split.partition) > len(whole.partition) == whole.files
+    assert any("[bytes " in s.file for s in split.partition)
+    assert sum(s.lines for s in split.partition) == sum(s.lines for s in whole.partition)
+    for name in OUTPUT_FILES:
+        assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "a" / name).read_bytes(), name
+
+
+def test_each_worker_gets_several_pieces_of_a_large_source_but_a_piece_stays_bounded(tmp_path: Path) -> None:
+    big = tmp_path / "Observation.ndjson"
+    with big.open("wb") as fh:  # sparse: 1 GiB on paper, nothing on disk
+        fh.truncate(1024**3)
+    small = tmp_path / "Patient.ndjson"
+    small.write_bytes(b"{}\n" * 1000)
+    assert piece_bytes([SourceFile(big, "Observation")], workers=1) == SPLIT_BYTES
+    assert piece_bytes([SourceFile(big, "Observation")], workers=2) == SPLIT_BYTES
+    assert piece_bytes([SourceFile(small, "Patient")], workers=2) == run_module.MIN_PIECE_BYTES
+    medium = run_module.MIN_PIECE_BYTES * 8 * 5
+    assert piece_bytes([SourceFile(big, "Observation", end=medium)], workers=2) == medium // 8

@@ -251,7 +251,10 @@ def _route_decoded(items: list[Any], lines: list[bytes], seen: int, router: Chun
         reference = subject.reference if subject is not None else None
         if reference != last:
             last = reference
-            owner = patient_reference(item, _NO_ALIASES)
+            if reference is not None and reference.startswith("Patient/") and reference.count("/") == 1:
+                owner = reference  # what `patient_reference` gives for a plain "Patient/<id>"
+            else:
+                owner = patient_reference(item, _NO_ALIASES)
             append = None if owner is None else writer.run(shard_of(owner, shards), owner)
         if append is None:
             unowned += 1

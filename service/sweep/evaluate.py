@@ -91,21 +91,31 @@ def _group_part(part: SourceFile, groups: dict[str, list[bytes]]) -> int:
                     groups.setdefault(owner, []).append(line)
                     count += 1
         return count
-    lines = part.path.read_bytes().split(b"\n")  # a part is a share of one shard: held anyway
-    if lines and not lines[-1]:
-        lines.pop()
-    at = 0
-    for batch in sidecar.read_bytes().splitlines():
-        for owner, n in orjson.loads(batch):
+    runs = [run for batch in sidecar.read_bytes().splitlines() for run in orjson.loads(batch)]
+    owner, left, next_run, count = "", 0, 0, 0
+    for chunk in read_chunks(part):  # chunk by chunk: fresh memory costs page faults
+        lines = chunk.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        at = 0
+        while at < len(lines):
+            if not left:
+                if next_run == len(runs):
+                    raise RuntimeError(f"{part.path.name}: more lines than its owners sidecar says")
+                owner, left = runs[next_run]
+                next_run += 1
+            take = lines[at : at + left]
             group = groups.get(owner)
             if group is None:
-                groups[owner] = lines[at : at + n]
+                groups[owner] = take
             else:
-                group += lines[at : at + n]
-            at += n
-    if at != len(lines):
-        raise RuntimeError(f"{part.path.name}: {len(lines)} lines but its owners sidecar says {at}")
-    return at
+                group += take
+            at += len(take)
+            left -= len(take)
+        count += len(lines)
+    if left or next_run != len(runs):
+        raise RuntimeError(f"{part.path.name}: fewer lines than its owners sidecar says")
+    return count
 
 
 def _shared_medications(folder: Path, strict: bool) -> list[fm.Resource]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from rules import Hook
 from service.adapters.findings_json import finding_to_dict
@@ -146,3 +147,18 @@ def test_a_shard_without_its_owners_sidecars_is_grouped_by_reading_its_lines(tmp
         sidecar.unlink()
     job = ShardJob(job.shard, job.shared, str(tmp_path / "b.ndjson"), job.at)
     assert evaluate_shard(ENGINE, job).read_bytes() == with_sidecars != b""
+
+
+def test_a_shard_part_that_disagrees_with_its_owners_sidecar_fails_instead_of_misattributing_lines(
+    tmp_path: Path,
+) -> None:
+    folder = samples_folder(tmp_path / "in")
+    work = tmp_path / "work"
+    for f in folder_files(folder):
+        partition_file(f, work, 1)
+    [part] = [p for p in shard_dir(work, 0).glob("*.ndjson") if "Observation" in p.name]
+    lines = part.read_bytes().splitlines()
+    part.write_bytes(b"\n".join(lines[:-1]) + b"\n")  # a line short: e.g. a truncated copy
+    job = ShardJob(str(shard_dir(work, 0)), str(shared_dir(work)), str(tmp_path / "a.ndjson"), T.isoformat())
+    with pytest.raises(RuntimeError, match="fewer lines than its owners sidecar says"):
+        evaluate_shard(ENGINE, job)

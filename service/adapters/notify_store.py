@@ -194,23 +194,33 @@ class SqlNotifyStore:
         the work it runs writes to this database too, and must not wait for our own transaction.
         """
         inline = bool(getattr(queue, "inline", False))
-        with Session(self._writer) as session, session.begin():
-            if contact is not None and contact.kind in _ROW_KINDS:
+        if contact is not None and contact.kind in _ROW_KINDS:  # rare: the subscription row, via the ORM
+            with Session(self._writer) as session, session.begin():
                 _record(self._locked_row(session, contact.subscription, at), contact, at)
                 session.flush()
-            connection = session.connection()
-            if contact is not None and contact.subscription not in self._known:
-                self._insert_row(connection, contact.subscription, at)
-            fresh, repeats = self._claim(connection, items, at)
-            if fresh and queue is None:
-                connection.execute(self._outbox_stmt, [_outbox_row(item, at) for item in fresh])
-            elif fresh and queue is not None and not inline:
-                queue.enqueue(fresh)
+                fresh, repeats = self._hand_over(session.connection(), None, items, at, queue, inline)
+        else:  # the hot path (events): Core only, no ORM unit of work
+            with self._writer.begin() as connection:
+                fresh, repeats = self._hand_over(connection, contact, items, at, queue, inline)
         if contact is not None:
             self._known.add(contact.subscription)  # only once committed
         if fresh and queue is not None and inline:
             queue.enqueue(fresh)
         return Accepted(tuple(fresh), repeats)
+
+    def _hand_over(
+        self, connection: Connection, contact: Contact | None, items: Sequence[WorkItem], at: datetime,
+        queue: TaskQueue | None, inline: bool,
+    ) -> tuple[list[WorkItem], int]:  # fmt: skip
+        """Inside the transaction: the subscription skeleton (first contact), the claims, the hand-off."""
+        if contact is not None and contact.subscription not in self._known:
+            self._insert_row(connection, contact.subscription, at)
+        fresh, repeats = self._claim(connection, items, at)
+        if fresh and queue is None:
+            connection.execute(self._outbox_stmt, [_outbox_row(item, at) for item in fresh])
+        elif fresh and queue is not None and not inline:
+            queue.enqueue(fresh)
+        return fresh, repeats
 
     def _insert_row(self, connection: Connection | Session, subscription: str, at: datetime) -> None:
         skeleton = {

@@ -7,9 +7,11 @@ Each test has its own queue, so that nothing else on the shared Redis is consume
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -18,6 +20,9 @@ import redis
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
+from service.adapters.outbox import CeleryQueue, make_producer
+from service.notify import TASK_EVALUATE_PATIENT
+from service.ports import WorkItem
 from service.settings import Settings
 from tests.builders import T
 from tests.fhir_double import FhirDouble
@@ -104,3 +109,25 @@ async def test_a_server_answering_503_first_is_retried_through_the_broker(
     await until(lambda: len(double.of_type("DetectedIssue")) == 1)
     assert time.monotonic() - started >= 2.0  # two countdowns of at least Retry-After
     assert [(m, p) for m, p in double.requests[:2]] == [("GET", "/Observation/v04-obs1")] * 2
+
+
+def test_the_service_producer_publishes_from_many_threads_each_message_once(redis_settings: Settings) -> None:
+    """The HTTP service publishes from its intake threads on one producer (one Redis client per
+    channel, the queue declared by the first message only): every message lands once, ids only."""
+    producer = make_producer(redis_settings)
+    queue = CeleryQueue(producer, queue=redis_settings.celery_queue)
+    foci = [f"Observation/o{i}" for i in range(60)]
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda f: queue.enqueue([WorkItem(TASK_EVALUATE_PATIENT, {"focus": f})]), foci))
+    finally:
+        producer.close()
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        messages = [orjson.loads(m) for m in client.lrange(redis_settings.celery_queue, 0, -1)]
+    finally:
+        client.close()
+    assert {m["headers"]["task"] for m in messages} == {TASK_EVALUATE_PATIENT}
+    bodies = [orjson.loads(base64.b64decode(m["body"])) for m in messages]
+    assert sorted(kwargs["focus"] for _, kwargs, _ in bodies) == sorted(foci)
+    assert all(args == [] and set(kwargs) == {"focus"} for args, kwargs, _ in bodies)

@@ -31,6 +31,7 @@ from service.recovery import RecoveryPolicy
 from service.settings import Settings
 
 T = TypeVar("T")
+FHIR_CONNECTIONS = 4  # per worker process (see `WorkerContext.http`)
 logger = logging.getLogger("worker")
 
 
@@ -95,7 +96,12 @@ class WorkerContext:
 
     @cached_property
     def http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(limits=httpx.Limits(max_connections=20), follow_redirects=False)
+        # A pool process evaluates one patient at a time (~10 searches and a few writes). httpcore
+        # scans every pooled connection (a socket poll for each idle one, and a quadratic idle count)
+        # whenever a request starts or ends: with 20 connections that was ~3 ms of CPU per patient;
+        # 4 keep the searches overlapping at a fraction of the cost.
+        limits = httpx.Limits(max_connections=FHIR_CONNECTIONS, max_keepalive_connections=FHIR_CONNECTIONS)
+        return httpx.AsyncClient(limits=limits, follow_redirects=False)
 
     @cached_property
     def background(self) -> Background:

@@ -242,3 +242,32 @@ def test_the_shared_secret_is_checked_in_constant_time(
     header: str, presented: str | None, accepted: bool
 ) -> None:
     assert token_matches(presented, "s3cret", header=header) is accepted
+
+
+def _with_extra_param(shared_fixtures: Path, element: Any) -> bytes:
+    bundle = orjson.loads(backport(shared_fixtures, "id_only_notification_bundle_example.json"))
+    bundle["entry"][0]["resource"]["parameter"].append(element)
+    return orjson.dumps(bundle)
+
+
+@pytest.mark.parametrize(
+    ("element", "message"),
+    [
+        ({"name": "note", "valueString": "a", "valueCode": "b"}, r"parameter\.6.*got multiple"),
+        ({"name": "note", "valueInteger": "ten"}, r"parameter\.6\.valueInteger"),
+        ({"valueString": "no name"}, r"parameter\.6\.name"),
+        (None, r"parameter\.6.*None is not allowed"),
+    ],
+)
+def test_every_subscription_status_element_is_validated_each_time_it_is_invalid(
+    shared_fixtures: Path, element: Any, message: str
+) -> None:
+    """Valid SubscriptionStatus elements are remembered (most repeat in every notification of a
+    Subscription); an invalid one is refused with where it is, on every delivery, even next to
+    elements seen before."""
+    valid = _with_extra_param(shared_fixtures, {"name": "note", "valueString": "a"})
+    assert parse_notification(valid, content_type=FHIR_JSON).kind == "event-notification"
+    for _ in range(2):
+        with pytest.raises(NotificationError, match=message):
+            parse_notification(_with_extra_param(shared_fixtures, element), content_type=FHIR_JSON)
+    assert parse_notification(valid, content_type=FHIR_JSON).kind == "event-notification"

@@ -286,7 +286,9 @@ class Facts:
         return out
 
     def conditions(self, code_set: str, *, active: bool = True) -> list[ConditionRecord]:
-        found = self._conditions_by_set.get(code_set, ())
+        found = self._conditions_by_set.get(code_set)
+        if not found:  # most patients have none of a set: no comprehension to run
+            return []
         return [c for c in found if c.active] if active else list(found)
 
     def has_condition(self, code_set: str, *, active: bool = True) -> bool:

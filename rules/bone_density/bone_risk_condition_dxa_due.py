@@ -87,15 +87,11 @@ def _qualifying(facts: Facts, params: Parameters) -> tuple[list[str], list[Evide
     """The qualifying conditions (names in specification order) and their records."""
     names: list[str] = []
     evidence: list[Evidence] = []
-
-    def add(name: str, rows: list[Evidence]) -> None:
-        if rows:
-            names.append(name)
-            evidence.extend(rows)
-
     # The 18-year floor is the adult gate itself: it holds when the age is unknown (1.1).
     for code_set, name in ADULT_CONDITIONS.items():
-        add(name, [condition_evidence(c) for c in facts.conditions(code_set)])
+        if found := facts.conditions(code_set):
+            names.append(name)
+            evidence += [condition_evidence(c) for c in found]
     for code_set, name in ADULT_HISTORY.items():
         rows = [condition_evidence(c, "History") for c in facts.conditions(code_set, active=False)]
         rows += [
@@ -103,11 +99,15 @@ def _qualifying(facts: Facts, params: Parameters) -> tuple[list[str], list[Evide
             for p in facts.s.procedures
             if code_set in p.sets
         ]
-        add(name, rows)
+        if rows:
+            names.append(name)
+            evidence += rows
     if not facts.age_at_least(params.age_condition_floor):
         return names, evidence
     for code_set, name in OLDER_CONDITIONS.items():
-        add(name, [condition_evidence(c) for c in facts.conditions(code_set)])
+        if found := facts.conditions(code_set):
+            names.append(name)
+            evidence += [condition_evidence(c) for c in found]
     if facts.ckd_at_least("G3a"):
         names.append(f"CKD {facts.ckd_stage}")
         evidence.extend(ckd_evidence(facts))

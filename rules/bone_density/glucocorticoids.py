@@ -89,6 +89,8 @@ def coverage(facts: Facts, params: Parameters, *, lookback: int, need: int) -> C
     recent = [
         m for m in facts.medications(GC_CLASS) if qualifying(m, params) and facts.exposed_within(m, lookback)
     ]
+    if not recent and need > 0:
+        return None  # the common case: no qualifying record, so no day is covered
     certain = [m for m in recent if not dose_class(m, params).uncertain]
     for meds, uncertain in ((certain, False), (recent, True)):
         days = _covered(facts, meds, lookback)

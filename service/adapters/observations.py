@@ -104,7 +104,12 @@ class ObservationReader:
     def _coded(self, components: Sequence[fm.ObservationComponent]) -> bool:
         """A component has a code in some set (blood-pressure panels and the like have none)."""
         codes = self._codes
-        return any(coding.code in codes for c in components if c.code is not None for coding in c.code.coding)
+        for c in components:  # loops, not any(<generator>): most panels (vital signs) have none
+            if c.code is not None:
+                for coding in c.code.coding:
+                    if coding.code in codes:
+                        return True
+        return False
 
     def read(self, obs: fm.Observation) -> None:
         """Use or log one Observation (the caller has already skipped those in no code set)."""
@@ -112,6 +117,13 @@ class ObservationReader:
 
     def _read(self, obs: fm.Observation, match: Match | None) -> None:
         panel = obs.component and obs.value_quantity is None and obs.data_absent_reason is None
+        if not panel and type(match) is _Lab:  # the common case: one lab result
+            value, absent = obs.value_quantity, obs.data_absent_reason
+            try:
+                self._lab_value(obs, match, self._status(obs), value, absent, obs)
+            except Ineligible as why:
+                self.ignored.append(Ignored(obs.ref, why.reason))
+            return
         try:
             if panel and not isinstance(match, (DxaCode, str)) and self._components(obs):
                 return  # a panel whose components carry the values (eGFR by race, ...)
@@ -205,7 +217,11 @@ class ObservationReader:
         absent: fm.CodeableConcept | None,
         holder: fm.Observation | fm.ObservationComponent,
     ) -> None:
-        q, reported = self._quantity(value, absent)
+        if absent is not None:  # `_quantity`, inlined
+            raise Ineligible("data-absent")
+        if value is None or value.value is None:
+            raise Ineligible("no-value")
+        q, reported = value, value.value
         table = lab.table
         factor = self._factor(table, q)
         comparator = q.comparator
@@ -213,7 +229,8 @@ class ObservationReader:
         canonical = compared * factor
         if not table.low <= canonical <= table.high:  # is_plausible, inlined
             raise Ineligible("implausible-value")
-        effective = self.effective(obs)
+        text = obs.effective_date_time  # `effective`'s common case, inlined
+        effective = _parse("effectiveDateTime", text) if text is not None else self.effective(obs)
         ranges = holder.reference_range
         low, high = (
             lab_range(ranges, table, q, self.sex, self.birth_date, effective) if ranges else (None, None)

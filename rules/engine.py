@@ -14,7 +14,7 @@ from rules.findings import EvaluationResult, Finding, RuleFailure
 from rules.params import DEFAULT_PARAMETERS, Parameters
 from rules.rule import Rule
 from rules.scope import SCOPE, SPECIFIC_DXA_RULES
-from rules.snapshot import PatientSnapshot
+from rules.snapshot import Hook, PatientSnapshot
 
 
 def is_gated_out(facts: Facts) -> bool:
@@ -27,6 +27,8 @@ def is_gated_out(facts: Facts) -> bool:
 
 def suppress(findings: Sequence[Finding]) -> tuple[list[Finding], list[str]]:
     """Generic DXA reminders give way to specific ones (RULES.md 1.5 and section 7)."""
+    if not findings:  # most patients
+        return [], []
     fired = {f.rule_id for f in findings}
     specific = bool(fired & SPECIFIC_DXA_RULES) or any(
         f.rule_id == "phpt-surgical-criteria" and f.data.get("requests_dxa") == "true" for f in findings
@@ -40,6 +42,12 @@ def suppress(findings: Sequence[Finding]) -> tuple[list[Finding], list[str]]:
     return kept, sorted(dropped & fired)
 
 
+# The catalog's rules in scope for each hook, in catalog order (the engine's default rule list).
+_CATALOG_SCOPE: dict[Hook, tuple[Rule, ...]] = {
+    hook: tuple(rule for rule in CATALOG if rule.id in ids) for hook, ids in SCOPE.items()
+}
+
+
 def evaluate(
     snapshot: PatientSnapshot,
     params: Parameters = DEFAULT_PARAMETERS,
@@ -49,10 +57,12 @@ def evaluate(
     findings: list[Finding] = []
     failures: list[RuleFailure] = []
     if not is_gated_out(facts):
-        scope = SCOPE[snapshot.hook]
-        for rule in rules:
-            if rule.id not in scope:
-                continue
+        if rules is CATALOG:
+            in_scope: Sequence[Rule] = _CATALOG_SCOPE[snapshot.hook]
+        else:
+            scope = SCOPE[snapshot.hook]
+            in_scope = [rule for rule in rules if rule.id in scope]
+        for rule in in_scope:
             try:
                 finding = rule.evaluate(facts, params)
             except Exception as exc:

@@ -25,7 +25,10 @@ class Hook(StrEnum):
 
     @property
     def is_order_hook(self) -> bool:
-        return self in (Hook.ORDER_SELECT, Hook.ORDER_SIGN)
+        return self in _ORDER_HOOKS
+
+
+_ORDER_HOOKS = frozenset({Hook.ORDER_SELECT, Hook.ORDER_SIGN})  # rules ask per patient, many times
 
 
 class Analyte(StrEnum):

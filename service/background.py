@@ -9,7 +9,6 @@ same use cases with the same retry policy, and a timer runs `check_subscriptions
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +39,8 @@ from service.recovery import RecoveryPolicy, check_subscriptions, recover_events
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 10.0  # how long shutdown waits for the dispatcher and the checks to stop
 
 
 def wall_clock() -> datetime:
@@ -120,12 +121,26 @@ class BackgroundRuntime:
     def store(self) -> SqlNotifyStore:
         return self.intake.store
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """Cancel the background tasks and close what was opened; never waits longer than the grace.
+
+        Work a task had leased is not lost when it is abandoned: its outbox lease runs out and the
+        next start runs it again.
+        """
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        done, pending = (
+            await asyncio.wait(self.tasks, timeout=grace_seconds) if self.tasks else (set(), set())
+        )
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                logger.error(
+                    "background task %s had failed: %s", task.get_name(), type(task.exception()).__name__
+                )
+        for task in pending:
+            logger.error(
+                "background task %s did not stop in %.0f s: abandoned", task.get_name(), grace_seconds
+            )
         for close in self.closers:
             close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import shutil
 import subprocess
 import time
@@ -331,3 +332,28 @@ async def test_while_redis_is_down_notifications_get_503_and_are_accepted_again_
     assert (down.status_code, back.status_code) == (503, 200)
     assert back.json()["accepted"] == 1  # the refused delivery left no claim: the retry is new work
     assert redis.Redis(port=port).llen("q") == 1
+
+
+async def test_shutdown_gives_up_on_a_background_task_that_will_not_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = asyncio.Event()
+
+    async def stubborn() -> None:  # swallows cancellation until released
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    async with serving(make_settings(tmp_path)) as (app, _):
+        rt = runtime(app)
+        task = asyncio.create_task(stubborn(), name="stubborn")
+        await asyncio.sleep(0)  # running, inside its wait
+        rt.tasks.append(task)
+        started = time.monotonic()
+        await rt.aclose(grace_seconds=0.2)
+        waited = time.monotonic() - started
+        rt.tasks.remove(task)
+    release.set()
+    await task
+    assert waited < 5  # a shutdown never hangs on its background tasks
+    assert "background task stubborn did not stop" in caplog.text

@@ -7,7 +7,7 @@ overwrites or revives what a newer one decided.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -142,9 +142,25 @@ _FOR_PATIENT = (
 )
 
 
+class _ORMValues(Mapping[str, Any]):
+    """An ORM row read like a result row, through its attributes (an expired one is loaded again)."""
+
+    def __init__(self, row: AlertRow) -> None:
+        self._row = row
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self._row, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ALERTS.keys())
+
+    def __len__(self) -> int:
+        return len(_ALERTS)
+
+
 def _to_alert(row: AlertRow | RowMapping) -> StoredAlert:
     """A stored alert from an ORM row or a Core result row (`_FOR_PATIENT`)."""
-    r: Mapping[Any, Any] = row if isinstance(row, RowMapping) else row.__dict__
+    r: Mapping[Any, Any] = row if isinstance(row, RowMapping) else _ORMValues(row)
     return StoredAlert(
         patient=r["patient"],
         rule_id=r["rule_id"],

@@ -4,6 +4,7 @@
   suppressions included); the rule under test must not have failed.
 - `finding_of` / `findings_of`: only the given rule(s) through the engine; none may fail.
 - `run_rule`: the rule's own `evaluate` on `Facts`, without the engine's suppressions.
+- `vignette_patient`: a RULES.md section 9 patient, as tests/vignettes.py builds it (one source).
 
 Bind the rule with `functools.partial` at the top of a test module.
 """
@@ -16,6 +17,7 @@ from rules.params import DEFAULT_PARAMETERS
 from rules.rule import Rule
 from rules.snapshot import PatientSnapshot
 from tests.builders import PatientBuilder
+from tests.vignettes import BY_ID
 
 
 def rule_ids_fired(
@@ -58,3 +60,8 @@ def run_rule(
     """`rule.evaluate` on the facts of `b` (a builder, or a snapshot already built)."""
     snapshot = b if isinstance(b, PatientSnapshot) else b.snapshot(hook, selections)
     return rule.evaluate(Facts(snapshot, params), params)
+
+
+def vignette_patient(vignette_id: str) -> PatientBuilder:
+    """A fresh builder of the vignette's patient (builders are mutable)."""
+    return BY_ID[vignette_id].builder()

@@ -9,7 +9,7 @@ from rules.facts import Facts
 from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, a_patient
-from tests.rules.helpers import rule_ids_fired
+from tests.rules.helpers import rule_ids_fired, vignette_patient
 
 RULE = rule.RULE_ID
 EGFR_UNIT = "mL/min/{1.73_m2}"
@@ -368,18 +368,7 @@ def test_v25_alendronate_with_a_complete_normal_work_up_is_silent() -> None:
 
 
 def test_v45_denosumab_in_a_dialysis_patient_with_normal_calcium_is_critical() -> None:
-    b = (
-        a_patient(71, "female")
-        .lab("CA", 9.3, "mg/dL", days_ago=15)
-        .lab("ALB", 3.8, "g/dL", days_ago=15)
-        .lab("EGFR", 8, EGFR_UNIT, days_ago=15)
-        .lab("VITD", 32, "ng/mL", days_ago=15)
-        .lab("PO4", 4.9, "mg/dL", days_ago=15)
-        .med("denosumab", draft=True)
-        .condition("N18.6")
-        .condition("Z99.2")
-        .condition("M81.0")
-    )
+    b = vignette_patient("V45")
     assert RULE in fired(b)
     f = finding(b)
     assert f is not None

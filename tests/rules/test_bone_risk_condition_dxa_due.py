@@ -12,7 +12,7 @@ from rules import ProcedureRecord, evaluate
 from rules.bone_density import bone_risk_condition_dxa_due as rule
 from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, T, a_patient
-from tests.rules.helpers import findings_by_rule, run_rule
+from tests.rules.helpers import findings_by_rule, run_rule, vignette_patient
 
 RULE = rule.RULE_ID
 EGFR = "mL/min/{1.73_m2}"
@@ -186,18 +186,7 @@ def test_runs_in_batch() -> None:
 
 # ---- vignettes (section 9) ---------------------------------------------------------------------
 def v13() -> PatientBuilder:
-    return (
-        a_patient(74, "male")
-        .lab("EGFR", 38, EGFR, days_ago=20)
-        .lab("CA", 9, "mg/dL", days_ago=20)
-        .lab("ALB", 3.8, "g/dL", days_ago=20)
-        .lab("PO4", 4.2, "mg/dL", days_ago=20)
-        .lab("PTH", 140, "pg/mL", days_ago=20)
-        .lab("VITD", 26, "ng/mL", days_ago=20)
-        .lab("EGFR", 41, EGFR, days_ago=200)
-        .dxa("T", "LS", -1.6, days_ago=400)
-        .dxa("T", "TH", -1.3, days_ago=400)
-    )
+    return vignette_patient("V13")
 
 
 def v32() -> PatientBuilder:

@@ -12,7 +12,7 @@ from rules.ckd import ckd_mbd_monitoring_due as rule
 from rules.facts import Facts
 from rules.params import DEFAULT_PARAMETERS
 from tests.builders import PatientBuilder, a_patient
-from tests.rules.helpers import findings_by_rule, run_rule
+from tests.rules.helpers import findings_by_rule, run_rule, vignette_patient
 
 RULE = rule.RULE_ID
 EGFR = "mL/min/{1.73_m2}"
@@ -204,18 +204,7 @@ def test_runs_on_patient_view_and_batch(hook: str, runs: bool) -> None:
 
 # ---- vignettes (section 9) ---------------------------------------------------------------------
 def test_v13_ckd_g3b_with_all_labs_current_does_not_fire() -> None:
-    b = (
-        a_patient(74, "male")
-        .lab("EGFR", 38, EGFR, days_ago=20)
-        .lab("CA", 9, "mg/dL", days_ago=20)
-        .lab("ALB", 3.8, "g/dL", days_ago=20)
-        .lab("PO4", 4.2, "mg/dL", days_ago=20)
-        .lab("PTH", 140, "pg/mL", days_ago=20)
-        .lab("VITD", 26, "ng/mL", days_ago=20)
-        .lab("EGFR", 41, EGFR, days_ago=200)
-        .dxa("T", "LS", -1.6, days_ago=400)
-        .dxa("T", "TH", -1.3, days_ago=400)
-    )
+    b = vignette_patient("V13")
     assert Facts(b.snapshot(), DEFAULT_PARAMETERS).ckd_stage == "G3b"
     assert RULE not in engine(b)
 

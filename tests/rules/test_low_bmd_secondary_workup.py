@@ -12,7 +12,7 @@ from rules.facts import Facts
 from rules.findings import Finding
 from rules.params import DEFAULT_PARAMETERS, Parameters
 from tests.builders import PatientBuilder, a_patient
-from tests.rules.helpers import rule_ids_fired
+from tests.rules.helpers import rule_ids_fired, vignette_patient
 
 RULE = rule.RULE_ID
 EGFR_UNIT = "mL/min/{1.73_m2}"
@@ -345,18 +345,7 @@ def test_v27_treated_patient_with_labs_100_days_old_is_silent() -> None:
 
 
 def test_v45_denosumab_order_in_dialysis_with_complete_labs_is_silent() -> None:
-    b = (
-        a_patient(71, "female")
-        .lab("CA", 9.3, "mg/dL", days_ago=15)
-        .lab("ALB", 3.8, "g/dL", days_ago=15)
-        .lab("EGFR", 8, EGFR_UNIT, days_ago=15)
-        .lab("VITD", 32, "ng/mL", days_ago=15)
-        .lab("PO4", 4.9, "mg/dL", days_ago=15)
-        .med("denosumab", draft=True)
-        .condition("N18.6")
-        .condition("Z99.2")
-        .condition("M81.0")
-    )
+    b = vignette_patient("V45")
     assert RULE not in fired(b, "order-sign")
 
 

@@ -14,7 +14,7 @@ from rules.findings import Finding
 from rules.parathyroid import normocalcemic_phpt_possible, secondary_hpt
 from rules.snapshot import ProcedureRecord
 from tests.builders import PatientBuilder, T, a_patient
-from tests.rules.helpers import findings_of
+from tests.rules.helpers import findings_of, vignette_patient
 
 A7 = "normocalcemic-phpt-possible"
 A8 = "secondary-hpt"
@@ -64,18 +64,7 @@ def test_v11_vitamin_d_deficiency_explains_the_raised_pth() -> None:
 
 
 def test_v13_ckd_g3b_and_vitamin_d_insufficiency() -> None:
-    p = (
-        a_patient(74, "male")
-        .lab("EGFR", 38, EGFR_UNIT, days_ago=20)
-        .lab("CA", 9, "mg/dL", days_ago=20)
-        .lab("ALB", 3.8, "g/dL", days_ago=20)
-        .lab("PO4", 4.2, "mg/dL", days_ago=20)
-        .lab("PTH", 140, "pg/mL", days_ago=20)
-        .lab("VITD", 26, "ng/mL", days_ago=20)
-        .lab("EGFR", 41, EGFR_UNIT, days_ago=200)
-        .dxa("T", "LS", -1.6, days_ago=400)
-        .dxa("T", "TH", -1.3, days_ago=400)
-    )
+    p = vignette_patient("V13")
     findings = fired(p)
     assert set(findings) == {A8}
     assert findings[A8].indicator == "info"

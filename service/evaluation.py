@@ -44,15 +44,7 @@ def evaluate_resources(
     hook: Hook,
     selections: frozenset[str] | None = None,
 ) -> EvaluationResult:
-    snapshot = build_snapshot(
-        resources,
-        at=at,
-        hook=hook,
-        selections=selections,
-        codesets=engine.codesets,
-        params=engine.params,
-    )
-    return evaluate(snapshot, engine.params)
+    return evaluate_for_hook(engine, resources, at=at, hook=hook, selections=selections).result
 
 
 @dataclass(frozen=True, slots=True)

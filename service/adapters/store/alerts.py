@@ -7,7 +7,7 @@ overwrites or revives what a newer one decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -135,6 +135,7 @@ def _refresh(row: AlertRow, alert: NewAlert, at: datetime) -> None:
 
 
 _ALERTS = AlertRow.__table__.c
+_FIELDS = tuple(_ALERTS.keys())  # the columns' keys, which are also the ORM attributes' names
 _FOR_PATIENT = (
     select(AlertRow.__table__)
     .where(_ALERTS.patient == bindparam("patient"), _ALERTS.retired_at.is_(None))
@@ -142,25 +143,10 @@ _FOR_PATIENT = (
 )
 
 
-class _ORMValues(Mapping[str, Any]):
-    """An ORM row read like a result row, through its attributes (an expired one is loaded again)."""
-
-    def __init__(self, row: AlertRow) -> None:
-        self._row = row
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self._row, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_ALERTS.keys())
-
-    def __len__(self) -> int:
-        return len(_ALERTS)
-
-
 def _to_alert(row: AlertRow | RowMapping) -> StoredAlert:
     """A stored alert from an ORM row or a Core result row (`_FOR_PATIENT`)."""
-    r: Mapping[Any, Any] = row if isinstance(row, RowMapping) else _ORMValues(row)
+    # An ORM row through its attributes: an expired one is loaded again (its __dict__ would lack it).
+    r: Mapping[Any, Any] = row if isinstance(row, RowMapping) else {k: getattr(row, k) for k in _FIELDS}
     return StoredAlert(
         patient=r["patient"],
         rule_id=r["rule_id"],

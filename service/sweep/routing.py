@@ -140,8 +140,13 @@ def is_unread_observation(item: Any, codes: frozenset[str]) -> bool:
     component panel (which it reads when there is no top-level value). Mirrors its hot-loop test."""
     concept = item.code
     in_a_set = concept is not None and any(c.code in codes for c in concept.coding)
-    no_value = len(item.value_quantity) == 0 or bytes(item.value_quantity) == b"null"
-    return not (in_a_set or (item.component and no_value))
+    return not (in_a_set or _is_panel(item))
+
+
+def _is_panel(item: Any) -> bool:
+    """Components and no top-level value (a raw `valueQuantity`): the snapshot reads the components."""
+    value = item.value_quantity
+    return bool(item.component) and (len(value) == 0 or bytes(value) == b"null")
 
 
 def _unread(item: Any, codes: frozenset[str] | None) -> bool:
@@ -227,10 +232,7 @@ class ChunkRouter:
             if len(self.concepts) >= self.MAX_CONCEPTS:
                 self.concepts.clear()
             known = self.concepts[raw] = _in_a_set(raw, codes)
-        if known:
-            return True
-        value = item.value_quantity
-        return bool(item.component) and (len(value) == 0 or bytes(value) == b"null")
+        return known or _is_panel(item)
 
 
 def _in_a_set(raw: bytes, codes: frozenset[str]) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import chain
+from itertools import chain, pairwise
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, overload
 
 from rules.calcium_state import CalciumReading, CaState, classify, index_calcium
@@ -84,10 +85,27 @@ class cached_property(Generic[_T]):  # noqa: N801 - named after the functools on
         return value
 
 
+def _egfr_preference(r: LabResult) -> tuple[int, float]:
+    return r.rank, r.value
+
+
 def _latest_key(r: LabResult) -> tuple[datetime, int, float]:
     corrected = 1 if r.status in ("corrected", "amended") else 0
     updated = r.last_updated.timestamp() if r.last_updated else 0.0
     return r.effective, corrected, updated
+
+
+_EFFECTIVE = attrgetter("effective")
+
+
+def _sort_oldest_first(results: list[LabResult]) -> None:
+    """Sort by `_latest_key`. Results rarely share a time: sorting by the time alone (cheap) gives
+    the same order then; on a tie, the stable sort by the whole key finishes from there."""
+    results.sort(key=_EFFECTIVE)
+    for before, after in pairwise(results):
+        if before.effective == after.effective:
+            results.sort(key=_latest_key)
+            return
 
 
 class Facts:
@@ -99,6 +117,14 @@ class Facts:
         self.at = snapshot.at
         self.hook = snapshot.hook
         self._egfr_memo: dict[float, list[Egfr]] = {}  # `_egfr_series` by window
+        self._window_starts: dict[float, datetime] = {}  # `window_start` by window
+
+    def window_start(self, days: float) -> datetime:
+        """T − days, the start of the closed window `[T − days, T]` (rules ask for a few, many times)."""
+        start = self._window_starts.get(days)
+        if start is None:
+            start = self._window_starts[days] = self.at - timedelta(days=days)
+        return start
 
     # ---- patient -------------------------------------------------------------------------
     def age_at(self, t: datetime) -> int | None:
@@ -146,7 +172,7 @@ class Facts:
                     group.append(lab)
         for results in out.values():
             if len(results) > 1:
-                results.sort(key=_latest_key)
+                _sort_oldest_first(results)
         return out
 
     def labs(self, *analytes: Analyte, within: float | None = None) -> list[LabResult]:
@@ -160,8 +186,9 @@ class Facts:
             found = groups[0] if len(groups) == 1 else sorted(chain(*groups), key=_latest_key)
         if within is None:
             return list(found)
-        at = self.at
-        start = at - timedelta(days=within)
+        if not found:  # most patients have no result of most analytes
+            return []
+        at, start = self.at, self.window_start(within)
         return [r for r in found if start <= r.effective <= at]  # within_days, inlined; still in order
 
     def latest(self, *analytes: Analyte, within: float | None = None) -> LabResult | None:
@@ -240,12 +267,17 @@ class Facts:
         CKD-EPI 2021 from each creatinine."""
         by_time: dict[datetime, list[LabResult]] = {}
         for r in self.labs(Analyte.EGFR, within=within):
-            by_time.setdefault(r.effective, []).append(r)
+            same = by_time.get(r.effective)
+            if same is None:
+                by_time[r.effective] = [r]
+            else:
+                same.append(r)
         if by_time:
+            # `labs` is oldest first, so the draws were inserted in time order.
             return [
                 Egfr(best.value, t, (best,))
-                for t, same in sorted(by_time.items())
-                for best in [min(same, key=lambda r: (r.rank, r.value))]
+                for t, same in by_time.items()
+                for best in [same[0] if len(same) == 1 else min(same, key=_egfr_preference)]
             ]
         out: list[Egfr] = []
         for creat in self.labs(Analyte.CREAT, within=within):
@@ -261,9 +293,9 @@ class Facts:
         if self.has_condition("DIALYSIS"):
             return "G5D"
         series = self._egfr_series(730)
-        recent = [e for e in series if within_days(e.effective, self.at, 365)]
-        if recent:
-            latest = recent[-1]
+        # The series is oldest first and up to T: a draw within 365 d means the latest one is.
+        if series and series[-1].effective >= self.window_start(365):
+            latest = series[-1]
             limit = self.p.egfr_ckd
             if latest.value < limit:
                 before = latest.effective - timedelta(days=90)
@@ -292,8 +324,10 @@ class Facts:
         return [c for c in found if c.active] if active else list(found)
 
     def has_condition(self, code_set: str, *, active: bool = True) -> bool:
-        found = self._conditions_by_set.get(code_set, ())
-        return any(c.active for c in found) if active else bool(found)
+        found = self._conditions_by_set.get(code_set)
+        if not found:  # most patients have none of a set: no generator to start
+            return False
+        return any(c.active for c in found) if active else True
 
     def has_history(self, code_set: str) -> bool:
         """Any clinical status (history), including completed procedures of that set."""
@@ -340,10 +374,16 @@ class Facts:
         return list(self._medications_by_class.get(drug_class, ()))
 
     def exposures(self, drug_class: str, within: float) -> list[MedicationExposure]:
-        return [m for m in self.medications(drug_class) if self.exposed_within(m, within)]
+        found = self._medications_by_class.get(drug_class)
+        if not found:  # most patients take nothing of a class: no comprehension to run
+            return []
+        return [m for m in found if self.exposed_within(m, within)]
 
     def current(self, drug_class: str) -> list[MedicationExposure]:
-        return [m for m in self.medications(drug_class) if self.is_current(m)]
+        found = self._medications_by_class.get(drug_class)
+        if not found:
+            return []
+        return [m for m in found if self.is_current(m)]
 
     def has_ingredient_within(self, ingredient: str, within: float) -> bool:
         return any(ingredient in m.ingredients and self.exposed_within(m, within) for m in self.s.medications)
@@ -407,6 +447,8 @@ class Facts:
         return [d for d in self.t_scores() if d.value <= threshold and self.t_score_population(d)]
 
     def t_scores(self, within: float | None = None) -> list[DxaScore]:
+        if not self.s.dxa_scores:  # most patients
+            return []
         return sorted(
             (
                 d

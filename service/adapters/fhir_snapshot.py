@@ -44,10 +44,10 @@ def _dxa_report_codes(codesets: CodeSets) -> frozenset[str]:
     return frozenset(code for _, code in codesets.dxa_reports)
 
 
-def _is_dxa_report(r: fm.DiagnosticReport, codesets: CodeSets) -> bool:
+def _is_dxa_report(r: fm.DiagnosticReport, codesets: CodeSets, codes: frozenset[str]) -> bool:
+    """`codes`: `_dxa_report_codes(codesets)`, looked up once per patient by the caller."""
     if r.code is None:
         return False
-    codes = _dxa_report_codes(codesets)
     return any(c.code and c.code in codes and codesets.is_dxa_report(c.system, c.code) for c in r.code.coding)
 
 
@@ -58,6 +58,7 @@ def _reports(
     report_of: dict[str, str] = {}
     events: list[DxaEvent] = []
     ignored: list[Ignored] = []
+    dxa_codes = _dxa_report_codes(codesets)
     for r in reports:
         if r.status == "entered-in-error":
             continue
@@ -65,7 +66,7 @@ def _reports(
         for result in r.result:
             if result.reference:
                 report_of.setdefault(result.reference, ref)
-        if not _is_dxa_report(r, codesets):
+        if not _is_dxa_report(r, codesets, dxa_codes):
             continue
         if r.status not in REPORT_EVENT_STATUSES:
             ignored.append(Ignored(r.ref, f"status-{r.status or 'missing'}"))

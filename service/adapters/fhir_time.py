@@ -55,7 +55,14 @@ def parse_date(text: str) -> date:
     if len(text) > 10:
         raise ValueError(f"not a FHIR date: {text!r}")
     try:
-        return parse_datetime(text).date()
+        if len(text) <= 7:
+            return parse_datetime(text).date()  # partial
+        # `_parse_datetime`'s checks without its memo (birth dates are seldom shared: they would
+        # only push draw times out of it) nor its time-zone step (a date is the same without).
+        value = datetime.fromisoformat(text)
+        if text[4:5] != "-":
+            raise ValueError(text)
+        return value.date()
     except ValueError:
         raise ValueError(f"not a FHIR date: {text!r}") from None
 

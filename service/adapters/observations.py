@@ -30,6 +30,7 @@ from service.adapters.reference_ranges import lab_range
 
 ELIGIBLE = frozenset({"final", "amended", "corrected"})
 ANALYTES = {a.value: a for a in Analyte}
+SITES = {s.value: s for s in DxaSite}  # a dict read, not an Enum call, per DXA score
 UCUM = "http://unitsofmeasure.org"
 
 
@@ -118,9 +119,11 @@ class ObservationReader:
     def _read(self, obs: fm.Observation, match: Match | None) -> None:
         panel = obs.component and obs.value_quantity is None and obs.data_absent_reason is None
         if not panel and type(match) is _Lab:  # the common case: one lab result
-            value, absent = obs.value_quantity, obs.data_absent_reason
+            status = obs.status or "missing"  # `_status`, inlined
             try:
-                self._lab_value(obs, match, self._status(obs), value, absent, obs)
+                if status not in ELIGIBLE:
+                    raise Ineligible(f"status-{status}")
+                self._lab_value(obs, match, status, obs.value_quantity, obs.data_absent_reason, obs)
             except Ineligible as why:
                 self.ignored.append(Ignored(obs.ref, why.reason))
             return
@@ -223,14 +226,24 @@ class ObservationReader:
             raise Ineligible("no-value")
         q, reported = value, value.value
         table = lab.table
-        factor = self._factor(table, q)
+        system = q.system  # `_factor`, inlined, and its memo read before calling `factor_for`
+        key = (q.code if system is None or system == UCUM else None, q.unit)
+        factor = table.memo.get(key)
+        if factor is None:
+            factor = self._factor(table, q)
         comparator = q.comparator
         compared = reported if comparator is None else apply_comparator(reported, comparator, self._epsilon)
         canonical = compared * factor
         if not table.low <= canonical <= table.high:  # is_plausible, inlined
             raise Ineligible("implausible-value")
         text = obs.effective_date_time  # `effective`'s common case, inlined
-        effective = _parse("effectiveDateTime", text) if text is not None else self.effective(obs)
+        if text is None:
+            effective = self.effective(obs)
+        else:
+            try:  # `_parse`, inlined
+                effective = parse_datetime(text)
+            except ValueError as exc:
+                raise Ineligible(f"invalid-resource: Observation.effectiveDateTime: {exc}") from None
         ranges = holder.reference_range
         low, high = (
             lab_range(ranges, table, q, self.sex, self.birth_date, effective) if ranges else (None, None)
@@ -261,7 +274,7 @@ class ObservationReader:
         if dxa.kind == "BMD":
             self.events.append(DxaEvent(obs.ref, effective, "bmd"))
             return
-        site = DxaSite(dxa.site)
+        site = SITES[dxa.site]
         self.scores.append(
             DxaScore(
                 reference=obs.ref, kind=dxa.kind, site=site, value=value, effective=effective,

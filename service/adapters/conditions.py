@@ -94,10 +94,16 @@ class ConditionReader:
     def _sets(
         self, concept: fm.CodeableConcept | None, procedure: bool
     ) -> tuple[frozenset[str], list[str], str | None]:
+        find = _lookups(self.codesets).find
+        if concept is not None and len(concept.coding) == 1:
+            # The common case, one coding: its sets as they are, without building a new set.
+            code = concept.coding[0].code
+            if code:
+                found, shown, stage = find(procedure, concept.coding[0].system, code)
+                return found, [shown] if found else [], stage
         sets: set[str] = set()
         codes: list[str] = []
-        stage: str | None = None
-        find = _lookups(self.codesets).find
+        stage = None
         for coding in concept.coding if concept is not None else ():
             if not coding.code:
                 continue

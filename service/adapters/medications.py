@@ -31,31 +31,46 @@ _KIND = {
 }
 
 
+# `_codes` and `_texts` run for every medication record, most of which resolve to nothing: plain
+# loops, not generators and unpacked lists.
 def _codes(concepts: Iterable[fm.CodeableConcept | None]) -> tuple[tuple[str, str], ...]:
-    return tuple((c.system or "", c.code) for cc in concepts if cc is not None for c in cc.coding if c.code)
+    out: list[tuple[str, str]] = []
+    for cc in concepts:
+        if cc is not None:
+            for c in cc.coding:
+                if c.code:
+                    out.append((c.system or "", c.code))
+    return tuple(out)
 
 
 def _texts(concepts: Iterable[fm.CodeableConcept | None]) -> tuple[str, ...]:
+    """Each concept's text, then its codings' displays (the empty ones left out)."""
     out: list[str] = []
     for cc in concepts:
         if cc is not None:
-            out += [t for t in [cc.text, *(c.display for c in cc.coding)] if t]
+            if cc.text:
+                out.append(cc.text)
+            for c in cc.coding:
+                if c.display:
+                    out.append(c.display)
     return tuple(out)
 
 
 @lru_cache(maxsize=4096)
 def resolve_ingredients(
     codesets: CodeSets, codes: tuple[tuple[str, str], ...], texts: tuple[str, ...]
-) -> tuple[frozenset[str], bool]:
-    """(ingredients, found by text only) for a medication's codings and texts."""
+) -> tuple[frozenset[str], bool, frozenset[str]]:
+    """(ingredients, found by text only, their classes) for a medication's codings and texts."""
     found: set[str] = set()
     for system, code in codes:
         found |= codesets.drug_ingredients(system or None, code)
     if found:
-        return frozenset(found), False
+        ingredients = frozenset(found)
+        return ingredients, False, codesets.classes_of(ingredients)
     for text in texts:
         found |= codesets.ingredients_in_text(text)
-    return frozenset(found), bool(found)
+    ingredients = frozenset(found)
+    return ingredients, bool(found), codesets.classes_of(ingredients)
 
 
 class _Exposure(TypedDict, total=False):
@@ -92,8 +107,7 @@ class MedicationReader:
     def read(self, use: fm.MedicationUse) -> None:
         concepts, med = self._concepts(use)
         texts = _texts(concepts)
-        ingredients, text_match = resolve_ingredients(self.codesets, _codes(concepts), texts)
-        classes = self.codesets.classes_of(ingredients)
+        ingredients, text_match, classes = resolve_ingredients(self.codesets, _codes(concepts), texts)
         if not classes:
             return
         status = use.status or "unknown"

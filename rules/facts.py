@@ -418,6 +418,8 @@ class Facts:
     @cached_property
     def latest_dxa(self) -> datetime | None:
         """DXA-on-record date: the latest DXA score, BMD, DXA report or DXA procedure (2.2)."""
+        if not (self.s.dxa_events or self.s.dxa_scores):  # most patients
+            return None
         times = [e.effective for e in self.s.dxa_events if e.effective <= self.at]
         times += [d.effective for d in self.s.dxa_scores if d.effective <= self.at]
         return max(times) if times else None

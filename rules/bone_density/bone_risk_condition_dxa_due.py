@@ -87,12 +87,14 @@ def _qualifying(facts: Facts, params: Parameters) -> tuple[list[str], list[Evide
     """The qualifying conditions (names in specification order) and their records."""
     names: list[str] = []
     evidence: list[Evidence] = []
+    # Most patients have no Condition or Procedure at all: then no set needs looking up.
+    records = bool(facts.s.conditions or facts.s.procedures)
     # The 18-year floor is the adult gate itself: it holds when the age is unknown (1.1).
-    for code_set, name in ADULT_CONDITIONS.items():
+    for code_set, name in ADULT_CONDITIONS.items() if records else ():
         if found := facts.conditions(code_set):
             names.append(name)
             evidence += [condition_evidence(c) for c in found]
-    for code_set, name in ADULT_HISTORY.items():
+    for code_set, name in ADULT_HISTORY.items() if records else ():
         rows = [condition_evidence(c, "History") for c in facts.conditions(code_set, active=False)]
         rows += [
             Evidence(p.reference, f"Procedure: {p.display}", effective=p.performed)
@@ -104,7 +106,7 @@ def _qualifying(facts: Facts, params: Parameters) -> tuple[list[str], list[Evide
             evidence += rows
     if not facts.age_at_least(params.age_condition_floor):
         return names, evidence
-    for code_set, name in OLDER_CONDITIONS.items():
+    for code_set, name in OLDER_CONDITIONS.items() if records else ():
         if found := facts.conditions(code_set):
             names.append(name)
             evidence += [condition_evidence(c) for c in found]

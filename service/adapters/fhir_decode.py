@@ -40,6 +40,7 @@ __all__ = [
     "Decoded",
     "FhirInputError",
     "PatientResources",
+    "decode_ndjson_block",
     "decode_resources",
     "iter_ndjson_resources",
     "read_document",
@@ -356,16 +357,40 @@ def iter_ndjson_resources(lines: Iterable[bytes], *, strict: bool = False) -> It
         yield from _ndjson_batch(lines[first : first + _BATCH], first + 1)
 
 
+def decode_ndjson_block(block: bytes, *, strict: bool = False) -> list[fm.Resource | Ignored]:
+    """`iter_ndjson_resources` for one patient's lines held as one block of bytes, each line ending
+    in a newline and none blank (how a sweep's shard holds them): decoded in one msgspec call, with
+    no list of lines built unless a line is bad (then line by line, rejecting only that line)."""
+    if strict:
+        return list(_ndjson_lines(enumerate(_split_lines(block), start=1), strict=True))
+    return _ndjson_block(block, block.count(b"\n"), None, 1)
+
+
+def _split_lines(block: bytes) -> list[bytes]:
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
 def _ndjson_batch(lines: Sequence[bytes], first: int) -> list[fm.Resource | Ignored]:
-    """`lines` (numbered from `first`) in one msgspec call, which skips blank lines; when any line
-    fails (or holds more than one value), line by line, which says what is wrong and rejects only
-    that line. A list, not a generator: a sweep calls this once per patient, on its hot path."""
+    return _ndjson_block(b"\n".join(lines), len(lines), lines, first)
+
+
+def _ndjson_block(
+    data: bytes, expected: int, lines: Sequence[bytes] | None, first: int
+) -> list[fm.Resource | Ignored]:
+    """`expected` NDJSON lines (numbered from `first`; `lines`, when the caller has them split) in
+    one msgspec call, which skips blank lines; when any line fails (or holds more than one value),
+    line by line, which says what is wrong and rejects only that line. A list, not a generator: a
+    sweep calls this once per patient, on its hot path."""
     try:
-        items = _ANY.decode_lines(b"\n".join(lines))
+        items = _ANY.decode_lines(data)
     except msgspec.DecodeError:
         items = []
-    if len(items) != len(lines) or not items:
-        return list(_ndjson_lines(enumerate(lines, start=first), strict=False))
+    if len(items) != expected or not items:
+        every = _split_lines(data) if lines is None else lines
+        return list(_ndjson_lines(enumerate(every, start=first), strict=False))
     out: list[fm.Resource | Ignored] = []
     for n, item in enumerate(items, start=first):
         kind = type(item)
@@ -374,7 +399,8 @@ def _ndjson_batch(lines: Sequence[bytes], first: int) -> list[fm.Resource | Igno
             item.ref = _PREFIX[kind] + rid
             out.append(item)
         elif kind is fm.Bundle:
-            out.extend(_ndjson_lines(iter([(n, lines[n - first])]), strict=False))
+            line = (_split_lines(data) if lines is None else lines)[n - first]
+            out.extend(_ndjson_lines(iter([(n, line)]), strict=False))
         elif kind in _KEPT:  # a Patient, or a resource without an id
             decoded = Decoded()
             decoded.keep(item, f"line {n}", None)

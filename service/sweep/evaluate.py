@@ -1,10 +1,11 @@
 """Evaluate one shard: group its lines by patient, then run the one engine on each patient.
 
-The seam is the one every path uses: `fhir_decode.iter_ndjson_resources` (fast typed decode;
-`strict` validates each line with the R4B models first) → `fhir_assemble.assemble` →
-`service.evaluation.evaluate_for_hook` with the batch scope of RULES.md 1.5. A rule that raises
-is recorded by the engine (`RuleFailure`); a patient that cannot be assembled (no valid Patient,
-two Patients) or that raises anywhere else is recorded here: the shard goes on.
+The seam is the one every path uses: `fhir_decode.decode_ndjson_block` (fast typed decode of a
+patient's lines in one call; `strict` validates each line with the R4B models first) →
+`fhir_assemble.assemble` → `service.evaluation.evaluate_for_hook` with the batch scope of RULES.md
+1.5. A rule that raises is recorded by the engine (`RuleFailure`); a patient that cannot be
+assembled (no valid Patient, two Patients) or that raises anywhere else is recorded here: the shard
+goes on.
 
 Output: `<out>` holds one JSON line per patient with findings, failures or an error, sorted by
 patient reference (so shards merge into one sorted stream); `<out>.summary.json` holds the
@@ -15,7 +16,6 @@ worker died rewrites them whole.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,10 +28,10 @@ from rules.engine import is_gated_out
 from rules.facts import Facts
 from service.adapters import fhir_model as fm
 from service.adapters.fhir_assemble import FhirInputError, PatientResources, assemble
-from service.adapters.fhir_decode import iter_ndjson_resources
+from service.adapters.fhir_decode import decode_ndjson_block, iter_ndjson_resources
 from service.adapters.fhir_refs import References
 from service.adapters.findings_json import finding_to_dict
-from service.evaluation import Engine, evaluate_for_hook, finding_to_alert
+from service.evaluation import Engine, alert_identifier, evaluate_for_hook
 from service.sweep.partition import owners_path
 from service.sweep.routing import Route, route_lines
 from service.sweep.sources import SourceFile, read_chunks
@@ -70,51 +70,49 @@ def _parts(folder: Path) -> list[SourceFile]:
     return [SourceFile(p, "") for p in sorted(folder.glob("*.ndjson"))]  # not the .owners sidecars
 
 
-def _group(folder: Path) -> tuple[dict[str, list[bytes]], int]:
-    """The shard's lines by patient reference, in file order within each patient."""
-    groups: dict[str, list[bytes]] = {}
+Blocks = dict[str, list[bytes]]  # patient reference → its lines, as pieces of bytes
+
+
+def _group(folder: Path) -> tuple[Blocks, int]:
+    """The shard's lines by patient reference, in file order within each patient: for each patient,
+    pieces of whole lines (each ending in a newline) that joined make its NDJSON block."""
+    groups: Blocks = {}
     lines = 0
     for part in _parts(folder):
         lines += _group_part(part, groups)
     return groups, lines
 
 
-def _group_part(part: SourceFile, groups: dict[str, list[bytes]]) -> int:
+def _group_part(part: SourceFile, groups: Blocks) -> int:
     """Add a shard part's lines to `groups`: by the runs of its owners sidecar when it has one (no
-    second JSON read: one slice per run, not a step per line), else by routing each line again."""
+    second JSON read, no split into lines: one slice of the part's bytes per run), else by routing
+    each line again."""
     sidecar = owners_path(part.path)
     if not sidecar.exists():
         count = 0
         for chunk in read_chunks(part):
             for route, line, owner in route_lines(chunk):
                 if route == Route.PATIENT:
-                    groups.setdefault(owner, []).append(line)
+                    groups.setdefault(owner, []).append(line + b"\n")
                     count += 1
         return count
-    runs = [run for batch in sidecar.read_bytes().splitlines() for run in orjson.loads(batch)]
-    owner, left, next_run, count = "", 0, 0, 0
-    for chunk in read_chunks(part):  # chunk by chunk: fresh memory costs page faults
-        lines = chunk.split(b"\n")
-        if lines and not lines[-1]:
-            lines.pop()
-        at = 0
-        while at < len(lines):
-            if not left:
-                if next_run == len(runs):
-                    raise RuntimeError(f"{part.path.name}: more lines than its owners sidecar says")
-                owner, left = runs[next_run]
-                next_run += 1
-            take = lines[at : at + left]
+    data = part.path.read_bytes()
+    size_of_data = len(data)
+    at = count = 0
+    for batch in sidecar.read_bytes().splitlines():
+        for owner, lines, size in orjson.loads(batch):
+            end = at + size
+            if end > size_of_data or data[end - 1] != 10:  # a run is whole lines: it ends in b"\n"
+                raise RuntimeError(f"{part.path.name}: its lines do not match its owners sidecar")
             group = groups.get(owner)
             if group is None:
-                groups[owner] = take
+                groups[owner] = [data[at:end]]
             else:
-                group += take
-            at += len(take)
-            left -= len(take)
-        count += len(lines)
-    if left or next_run != len(runs):
-        raise RuntimeError(f"{part.path.name}: fewer lines than its owners sidecar says")
+                group.append(data[at:end])
+            at = end
+            count += lines
+    if at != size_of_data:
+        raise RuntimeError(f"{part.path.name}: more lines than its owners sidecar says")
     return count
 
 
@@ -135,10 +133,11 @@ class _Shard:
         self.medications = {m.ref: m for m in medications}  # shared by every patient of the shard
         self.tally = Tally()
 
-    def evaluate(self, owner: str, lines: Iterable[bytes]) -> dict[str, Any] | None:
-        """One patient: counted in the tally; a JSON-ready record when there is something to show."""
+    def evaluate(self, owner: str, block: bytes) -> dict[str, Any] | None:
+        """One patient (`block`: its NDJSON lines, each ending in a newline): counted in the tally;
+        a JSON-ready record when there is something to show."""
         try:
-            return self._evaluate(owner, lines)
+            return self._evaluate(owner, block)
         except FhirInputError as exc:
             self.tally.bad_patients += 1
             return {"patient": owner, "error": f"bad-patient: {exc}"}
@@ -146,10 +145,10 @@ class _Shard:
             self.tally.bad_patients += 1
             return {"patient": owner, "error": f"error: {type(exc).__name__}: {exc}"}
 
-    def _decode(self, lines: Iterable[bytes]) -> PatientResources:
+    def _decode(self, block: bytes) -> PatientResources:
         by_type: dict[type[fm.Resource], list[fm.Resource]] = {}
         rejected: list[Ignored] = []
-        for item in iter_ndjson_resources(lines, strict=self.strict):
+        for item in decode_ndjson_block(block, strict=self.strict):
             if isinstance(item, Ignored):
                 rejected.append(item)
             else:
@@ -171,8 +170,8 @@ class _Shard:
                         found[medication.ref] = medication
         return list(found.values())
 
-    def _evaluate(self, owner: str, lines: Iterable[bytes]) -> dict[str, Any] | None:
-        done = evaluate_for_hook(self.engine, self._decode(lines), at=self.at, hook=HOOK)
+    def _evaluate(self, owner: str, block: bytes) -> dict[str, Any] | None:
+        done = evaluate_for_hook(self.engine, self._decode(block), at=self.at, hook=HOOK)
         snapshot, result = done.snapshot, done.result
         facts = Facts(snapshot, self.engine.params)
         tally = self.tally
@@ -202,7 +201,7 @@ def _identifier(patient: str, finding: Finding) -> str | None:
     """The DetectedIssue identifier `--write-back` uses: the subscription path's, for the same finding.
     None when the patient id is not a FHIR id (nothing could be written back for it anyway)."""
     try:
-        return finding_to_alert(patient, finding).identifier
+        return alert_identifier(patient, finding)
     except ValueError:
         return None
 
@@ -218,7 +217,7 @@ def evaluate_shard(engine: Engine, job: ShardJob) -> Path:
     partial = out.with_name(out.name + ".partial")
     with partial.open("wb") as fh:
         for owner in sorted(groups):
-            record = shard.evaluate(owner, groups.pop(owner))
+            record = shard.evaluate(owner, b"".join(groups.pop(owner)))
             if record is not None:
                 fh.write(orjson.dumps(record))
                 fh.write(b"\n")

@@ -10,9 +10,9 @@ never read, and Observations in no code set, are skipped (not in strict mode).
 
 Each file writes its own part of every shard (`shards/<k>/<layer>-<file>.ndjson`, with an
 `.owners` sidecar naming each line's patient, so that the shard is grouped without parsing its JSON
-a second time), so files can be partitioned in parallel without locks. The sidecar holds runs: one
-JSON line per flush, `[[owner, number of lines], ...]` in line order. Memory: one chunk plus
-bounded write buffers.
+a second time, nor even splitting it into lines), so files can be partitioned in parallel without
+locks. The sidecar holds runs: one JSON line per flush, `[[owner, lines, bytes], ...]` in line
+order (bytes: the run's lines with their newlines). Memory: one chunk plus bounded write buffers.
 
 The hot path (`ChunkRouter`): a chunk decodes in one msgspec call; per line, a type test and, for
 a resource with a subject, one string comparison with the previous line's subject and an append;
@@ -62,8 +62,8 @@ def problems_dir(work: Path) -> Path:
 
 
 def owners_path(part: Path) -> Path:
-    """The sidecar of a shard part: whose its lines are, as runs (`[[owner, lines], ...]`, one JSON
-    line per flush), so that the shard is grouped without reading its JSON again."""
+    """The sidecar of a shard part: whose its lines are, as runs (`[[owner, lines, bytes], ...]`,
+    one JSON line per flush), so that the shard is grouped without reading its JSON again."""
     return part.with_name(part.name + ".owners")
 
 
@@ -78,9 +78,14 @@ class _Buffer:
         self.owners: list[str] = []
         self.starts: list[int] = []
 
-    def runs(self) -> list[tuple[str, int]]:
-        ends = [*self.starts[1:], len(self.lines)]
-        return [(o, b - a) for o, a, b in zip(self.owners, self.starts, ends, strict=True)]
+    def runs(self) -> list[tuple[str, int, int]]:
+        """(owner, lines, bytes with their newlines) of each run, in line order."""
+        lines = self.lines
+        ends = [*self.starts[1:], len(lines)]
+        return [
+            (o, b - a, sum(map(len, lines[a:b])) + b - a)
+            for o, a, b in zip(self.owners, self.starts, ends, strict=True)
+        ]
 
 
 class _Writer:

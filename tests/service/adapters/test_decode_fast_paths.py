@@ -23,6 +23,7 @@ from service.adapters.fhir_assemble import PatientResources, assemble
 from service.adapters.fhir_decode import (
     Decoded,
     FhirInputError,
+    decode_ndjson_block,
     decode_resources,
     iter_ndjson_resources,
     read_document,
@@ -279,6 +280,19 @@ def test_a_list_of_lines_gives_what_reading_line_by_line_gives(cut: int | None, 
     batched = list(iter_ndjson_resources(lines))
     one_by_one = list(iter_ndjson_resources(iter(lines)))
     assert _items(batched) == _items(one_by_one)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+@pytest.mark.parametrize("cut", [None, 5])
+def test_a_block_of_lines_gives_what_reading_line_by_line_gives(cut: int | None, broken: bool) -> None:
+    """A sweep hands a patient's lines over as one block of bytes (no blank lines, each line ending
+    in a newline); a bad line is still rejected alone, with its line number."""
+    lines = [line for line in _lines(broken=broken)[:cut] if line.strip()]
+    block = b"".join(line + b"\n" for line in lines)
+    assert _items(decode_ndjson_block(block)) == _items(list(iter_ndjson_resources(iter(lines))))
+    if cut is not None:  # the strict path validates each line with the R4B models: a few lines
+        strict = list(iter_ndjson_resources(iter(lines), strict=True))
+        assert _items(decode_ndjson_block(block, strict=True)) == _items(strict)
 
 
 def test_lines_keep_their_line_numbers_in_rejections() -> None:

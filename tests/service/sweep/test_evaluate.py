@@ -160,5 +160,5 @@ def test_a_shard_part_that_disagrees_with_its_owners_sidecar_fails_instead_of_mi
     lines = part.read_bytes().splitlines()
     part.write_bytes(b"\n".join(lines[:-1]) + b"\n")  # a line short: e.g. a truncated copy
     job = ShardJob(str(shard_dir(work, 0)), str(shared_dir(work)), str(tmp_path / "a.ndjson"), T.isoformat())
-    with pytest.raises(RuntimeError, match="fewer lines than its owners sidecar says"):
+    with pytest.raises(RuntimeError, match="its lines do not match its owners sidecar"):
         evaluate_shard(ENGINE, job)

@@ -20,7 +20,7 @@ P1 = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1
 def sidecar_owners(part: Path) -> list[str]:
     """The owner of each line of a shard part, from the runs of its sidecar."""
     runs = [run for line in owners_path(part).read_bytes().splitlines() for run in orjson.loads(line)]
-    return [owner for owner, n in runs for _ in range(n)]
+    return [owner for owner, n, _size in runs for _ in range(n)]
 
 
 def shard_lines(work: Path, shards: int) -> list[list[tuple[str, bytes]]]:

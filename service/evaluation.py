@@ -125,7 +125,7 @@ WriteOutcome = Literal["created", "exists", "failed"]
 
 def finding_to_alert(patient: str, finding: Finding) -> NewAlert:
     """A background finding, ready for the alert store: card uuid and write-back identifier computed."""
-    evidence = tuple(e.reference for e in finding.evidence if e.reference)
+    evidence = _evidence(finding)
     return NewAlert(
         rule_id=finding.rule_id,
         indicator=finding.indicator.value,
@@ -133,10 +133,21 @@ def finding_to_alert(patient: str, finding: Finding) -> NewAlert:
         detail=finding.detail,
         index_key=finding.index_key,
         card_uuid=card_uuid(patient, finding.rule_id, finding.index_key),
-        identifier=detected_issue_identifier(patient, finding.rule_id, evidence, index_key=finding.index_key),
+        identifier=alert_identifier(patient, finding),
         evidence=evidence,
         payload=finding_to_dict(finding),
     )
+
+
+def alert_identifier(patient: str, finding: Finding) -> str:
+    """The identifier of the DetectedIssue a finding is written back as: stable for (patient, rule id,
+    evidence), so that every path that writes it back (subscriptions, sweeps) names it alike."""
+    evidence = _evidence(finding)
+    return detected_issue_identifier(patient, finding.rule_id, evidence, index_key=finding.index_key)
+
+
+def _evidence(finding: Finding) -> tuple[str, ...]:
+    return tuple(e.reference for e in finding.evidence if e.reference)
 
 
 async def write_back_finding(bg: Background, client: FhirClient, alert: StoredAlert) -> WriteOutcome:

@@ -108,9 +108,9 @@ class _Subjects:
         self.refs = refs
         self.rejected = rejected
 
-    def keep(self, group: Iterable[Subjected]) -> list[Subjected]:
-        if not self.check:
-            return list(group)
+    def keep(self, group: list[Subjected]) -> list[Subjected]:
+        if not self.check or not group:  # most patients have no resources of several types
+            return group
         mine = self.ref
         out = []
         for r in group:

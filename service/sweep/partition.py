@@ -6,7 +6,7 @@ population. Only the patient is read from each line (`routing.route_lines`: a sm
 Struct, one C call per chunk of lines; `fhir_assemble.patient_reference` names the patient); the
 line itself is copied byte for byte. Medications name no patient: they go to a shared file every
 shard reads (their number grows with the formulary, not the population). Lines of types the rules
-never read, and Observations in no code set, are skipped (not in strict mode).
+never read, and Observations and Conditions in no code set, are skipped (not in strict mode).
 
 Each file writes its own part of every shard (`shards/<k>/<layer>-<file>.ndjson`, with an
 `.owners` sidecar naming each line's patient, so that the shard is grouped without parsing its JSON
@@ -32,9 +32,11 @@ import orjson
 from service.adapters.fhir_assemble import patient_reference
 from service.adapters.fhir_refs import References
 from service.sweep.routing import (
+    FAST_CONDITION,
     FAST_OBSERVATION,
     SUBJECTED_KINDS,
     ChunkRouter,
+    ConditionSets,
     Route,
     ref_of,
     route_lines,
@@ -177,15 +179,17 @@ def partition_file(
     shards: int,
     deleted: Mapping[str, int] | None = None,
     observation_codes: frozenset[str] | None = None,
+    condition_sets: ConditionSets | None = None,
 ) -> PartitionStats:
     """Write `file`'s lines into the shards of `work`; `deleted` maps "Type/id" to the layer that
-    deletes it (a line of an earlier layer is left out); with `observation_codes`, Observations
-    the snapshot would not read are left out (`route_lines`)."""
+    deletes it (a line of an earlier layer is left out); with `observation_codes` and
+    `condition_sets`, Observations and Conditions the snapshot would not read are left out
+    (`route_lines`)."""
     start = time.perf_counter()
     counts = dict.fromkeys(Route.ALL, 0)
     writer = _Writer(work, file.part_name)
     problems = _Problems(work, file)
-    router = ChunkRouter(observation_codes)
+    router = ChunkRouter(observation_codes, condition_sets)
     removed = seen = 0  # seen: non-blank lines so far, for problem line numbers
     for chunk in read_chunks(file):
         decoded = None if deleted else router.decode(chunk)
@@ -193,7 +197,7 @@ def partition_file(
             _route_decoded(*decoded, seen, router, writer, shards, counts, problems)
             seen += len(decoded[1])
         else:
-            for route, line, owner in route_lines(chunk, observation_codes):
+            for route, line, owner in route_lines(chunk, observation_codes, condition_sets):
                 seen += 1
                 if deleted and route in (Route.PATIENT, Route.SHARED) and _is_deleted(line, file, deleted):
                     removed += 1
@@ -236,6 +240,7 @@ def _route_decoded(items: list[Any], lines: list[bytes], seen: int, router: Chun
     is worked out again only when the subject changes."""
     reads = router.reads
     concepts = router.concepts if router.codes is not None else None  # None: every Observation is read
+    conditions = router.conditions if router.condition_sets is not None else None  # the same
     last: object = _NOTHING  # the last subject reference (None for none), and where its lines go
     append: Callable[[bytes], None] | None = None
     routed = skipped = unowned = 0
@@ -246,6 +251,13 @@ def _route_decoded(items: list[Any], lines: list[bytes], seen: int, router: Chun
             # components (skipped); anything else asks `reads`.
             known = concepts.get(bytes(item.code))
             if not known and ((known is not None and not item.component) or not reads(item)):
+                skipped += 1
+                continue
+        elif kind is FAST_CONDITION and conditions is not None:
+            known = conditions.get(bytes(item.code))
+            if known is None:
+                known = router.reads_condition(item)
+            if not known:
                 skipped += 1
                 continue
         elif kind not in SUBJECTED_KINDS:  # a Patient, a Medication, a type never read

@@ -9,7 +9,7 @@ groups NDJSON on every other path. Shards are `blake2b(patient reference) mod N`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final, Union
 
 import msgspec
@@ -20,13 +20,21 @@ from service.adapters.fhir_assemble import patient_reference
 from service.adapters.fhir_refs import References
 
 _SUBJECTED = (
-    "Observation", "DiagnosticReport", "Condition", "Procedure", "MedicationRequest",
-    "MedicationStatement", "MedicationAdministration",
+    "Observation", "DiagnosticReport", "Procedure", "MedicationRequest", "MedicationStatement",
+    "MedicationAdministration",
 )  # fmt: skip
 # Same tags as the full model, fewer fields: only what says whose line it is ...
 _OWNED = tuple(
     msgspec.defstruct(name, [("subject", fm.Reference | None, None)], bases=(fm.Resource,), gc=False)
     for name in _SUBJECTED
+)
+# ... and, for a Condition, its code: the snapshot reads only Conditions in a condition set (most of
+# an export's problem list is not about bone) ...
+_CONDITION = msgspec.defstruct(
+    "Condition",
+    [("subject", fm.Reference | None, None), ("code", fm.CodeableConcept | None, None)],
+    bases=(fm.Resource,),
+    gc=False,
 )
 # ... and, for an Observation, whether the snapshot would read it at all (values kept raw: a
 # malformed value is for the patient's evaluation to reject, as `evaluate` does).
@@ -55,11 +63,22 @@ _FAST_OBSERVATION = msgspec.defstruct(
     bases=(fm.Resource,),
     gc=False,
 )
+_FAST_CONDITION = msgspec.defstruct(
+    "Condition",
+    [("subject", fm.Reference | None, None), ("code", msgspec.Raw, msgspec.Raw())],
+    bases=(fm.Resource,),
+    gc=False,
+)
+_PLAIN_CONDITION = msgspec.defstruct(
+    "Condition", [("subject", fm.Reference | None, None)], bases=(fm.Resource,), gc=False
+)
 _MEDICATION = msgspec.defstruct("Medication", [], bases=(fm.Resource,), gc=False)
 _SKIPPED = tuple(msgspec.defstruct(n, [], bases=(fm.Resource,), gc=False) for n in fm.OTHER_TYPES)
-_LINE = msgspec.json.Decoder(Union[fm.Patient, _OBSERVATION, *_OWNED[1:], _MEDICATION, *_SKIPPED])
-_PLAIN = msgspec.json.Decoder(Union[fm.Patient, *_OWNED, _MEDICATION, *_SKIPPED])
-_FAST = msgspec.json.Decoder(Union[fm.Patient, _FAST_OBSERVATION, *_OWNED[1:], _MEDICATION, *_SKIPPED])
+_LINE = msgspec.json.Decoder(Union[fm.Patient, _OBSERVATION, _CONDITION, *_OWNED[1:], _MEDICATION, *_SKIPPED])
+_PLAIN = msgspec.json.Decoder(Union[fm.Patient, _PLAIN_CONDITION, *_OWNED, _MEDICATION, *_SKIPPED])
+_FAST = msgspec.json.Decoder(
+    Union[fm.Patient, _FAST_OBSERVATION, _FAST_CONDITION, *_OWNED[1:], _MEDICATION, *_SKIPPED]
+)
 _CONCEPT = msgspec.json.Decoder(fm.CodeableConcept | None)
 _NO_ALIASES = References()
 
@@ -84,9 +103,12 @@ def shard_of(owner: str, shards: int) -> int:
     return int.from_bytes(digest, "big") % shards
 
 
-_OWNED_KINDS = frozenset((*_OWNED, _OBSERVATION))
-SUBJECTED_KINDS: Final = frozenset(_OWNED[1:])  # the hot path's types with a subject, but Observation
+_OWNED_KINDS = frozenset((*_OWNED, _OBSERVATION, _CONDITION, _PLAIN_CONDITION, _FAST_CONDITION))
+# The hot path's types with a subject, but Observation and Condition (which it may skip).
+SUBJECTED_KINDS: Final = frozenset(_OWNED[1:])
 FAST_OBSERVATION: Final = _FAST_OBSERVATION
+FAST_CONDITION: Final = _FAST_CONDITION
+ConditionSets = Callable[[str | None, str], frozenset[str]]  # `CodeSets.condition_sets`
 _SKIPPED_KINDS = frozenset(_SKIPPED)
 
 
@@ -149,15 +171,30 @@ def _is_panel(item: Any) -> bool:
     return bool(item.component) and (len(value) == 0 or bytes(value) == b"null")
 
 
-def _unread(item: Any, codes: frozenset[str] | None) -> bool:
-    return codes is not None and type(item) is _OBSERVATION and is_unread_observation(item, codes)
+def is_unread_condition(concept: fm.CodeableConcept | None, condition_sets: ConditionSets) -> bool:
+    """A Condition `build_snapshot` leaves out: no coding in a condition set (`conditions.py`)."""
+    return concept is None or not any(c.code and condition_sets(c.system, c.code) for c in concept.coding)
 
 
-def route_lines(chunk: bytes, observation_codes: frozenset[str] | None = None) -> Iterator[Routed]:
+def _unread(item: Any, codes: frozenset[str] | None, condition_sets: ConditionSets | None) -> bool:
+    kind = type(item)
+    if kind is _OBSERVATION:
+        return codes is not None and is_unread_observation(item, codes)
+    return (
+        kind is _CONDITION and condition_sets is not None and is_unread_condition(item.code, condition_sets)
+    )
+
+
+def route_lines(
+    chunk: bytes,
+    observation_codes: frozenset[str] | None = None,
+    condition_sets: ConditionSets | None = None,
+) -> Iterator[Routed]:
     """Whose is each non-blank line of `chunk` (whole lines)? One C call when all lines are good.
 
     With `observation_codes` (the code sets' Observation codes), Observations the snapshot would
-    not read are skipped: most of an export's Observations are vital signs and other labs."""
+    not read are skipped: most of an export's Observations are vital signs and other labs; with
+    `condition_sets` (`CodeSets.condition_sets`), so are Conditions in no condition set."""
     try:
         items = _LINE.decode_lines(chunk)
     except msgspec.DecodeError:
@@ -170,7 +207,7 @@ def route_lines(chunk: bytes, observation_codes: frozenset[str] | None = None) -
         last_owner: str | None = None
         for item, line in zip(items, lines, strict=True):
             if type(item) in _OWNED_KINDS:
-                if _unread(item, observation_codes):
+                if _unread(item, observation_codes, condition_sets):
                     yield Route.SKIP, line, ""
                     continue
                 subject = item.subject
@@ -190,7 +227,8 @@ def route_lines(chunk: bytes, observation_codes: frozenset[str] | None = None) -
             except msgspec.DecodeError:
                 yield _route_loose(line)
                 continue
-        yield (Route.SKIP, line, "") if _unread(item, observation_codes) else route(item, line)
+        skip = _unread(item, observation_codes, condition_sets)
+        yield (Route.SKIP, line, "") if skip else route(item, line)
 
 
 class ChunkRouter:
@@ -201,9 +239,13 @@ class ChunkRouter:
 
     MAX_CONCEPTS = 100_000  # distinct code concepts remembered (a few hundred in practice)
 
-    def __init__(self, observation_codes: frozenset[str] | None) -> None:
+    def __init__(
+        self, observation_codes: frozenset[str] | None, condition_sets: ConditionSets | None = None
+    ) -> None:
         self.codes = observation_codes
         self.concepts: dict[bytes, bool] = {}  # raw `Observation.code` JSON → in a code set
+        self.condition_sets = condition_sets
+        self.conditions: dict[bytes, bool] = {}  # raw `Condition.code` JSON → in a condition set
         self.route = _Router().route
 
     def decode(self, chunk: bytes) -> tuple[list[Any], list[bytes]] | None:
@@ -233,6 +275,25 @@ class ChunkRouter:
                 self.concepts.clear()
             known = self.concepts[raw] = _in_a_set(raw, codes)
         return known or _is_panel(item)
+
+    def reads_condition(self, item: Any) -> bool:
+        """Whether the snapshot reads this `FAST_CONDITION` (always, without condition sets)."""
+        sets = self.condition_sets
+        if sets is None:
+            return True
+        raw = bytes(item.code)
+        known = self.conditions.get(raw)
+        if known is None:
+            if len(self.conditions) >= self.MAX_CONCEPTS:
+                self.conditions.clear()
+            try:
+                concept = _CONCEPT.decode(raw) if raw else None
+            except msgspec.DecodeError:
+                concept, known = None, True  # malformed: read, and rejected by the patient's evaluation
+            if known is None:
+                known = not is_unread_condition(concept, sets)
+            self.conditions[raw] = known
+        return known
 
 
 def _in_a_set(raw: bytes, codes: frozenset[str]) -> bool:

@@ -173,12 +173,26 @@ class SweepResult:
         )
 
 
+def _partition_in_process(file: SourceFile, work: Path, shards: int, deleted: dict[str, int],
+                          strict: bool) -> PartitionStats:  # fmt: skip
+    """Partition one file (or piece) in a pool process. Observations and Conditions in no code set
+    are left out of the shards, except in strict mode, where every resource of the rules' types is
+    validated (and reported when invalid) as `evaluate --strict` does."""
+    if _engine is None:
+        raise RuntimeError("sweep pool process started without an engine")
+    if strict:
+        return partition_file(file, work, shards, deleted)
+    codesets = _engine.codesets
+    return partition_file(file, work, shards, deleted, codesets.observation_codes, codesets.condition_sets)
+
+
 def _partition(pool: LocalPool, files: list[SourceFile], work: Path, shards: int, deleted: dict[str, int],
-               codes: frozenset[str] | None, progress: Progress) -> list[PartitionStats]:  # fmt: skip
+               strict: bool, progress: Progress) -> list[PartitionStats]:  # fmt: skip
     stats = []
     progress("partition", 0, len(files))
     largest_first = sorted(files, key=lambda f: f.estimated_bytes(), reverse=True)
-    for done in pool.map(partition_file, [(f, work, shards, deleted, codes) for f in largest_first]):
+    calls = [(f, work, shards, deleted, strict) for f in largest_first]
+    for done in pool.map(_partition_in_process, calls):
         stats.append(done)
         progress("partition", len(stats), len(files))
     return sorted(stats, key=lambda s: s.file)
@@ -234,12 +248,9 @@ def sweep(
     _fresh_work(work)
     pool = LocalPool(engine, options.workers)
     try:
-        # Observations in no code set are left out of the shards, except in strict mode, where every
-        # resource the rules' types hold is validated (and reported when invalid) as `evaluate --strict` does.
-        codes = None if options.strict else engine.codesets.observation_codes
         size = piece_bytes(files, options.workers)
         pieces = [piece for f in files for piece in f.pieces(size)]  # large plain files in parallel
-        stats = _partition(pool, pieces, work, shards, source.deleted(), codes, progress)
+        stats = _partition(pool, pieces, work, shards, source.deleted(), options.strict, progress)
         partitioned = time.perf_counter()
         jobs = _jobs(work, shards, at, options.strict)
         progress("evaluate", 0, len(jobs))

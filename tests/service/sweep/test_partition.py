@@ -10,11 +10,13 @@ import orjson
 import pytest
 
 from service.sweep.partition import owners_path, partition_file, shard_dir, shared_dir
-from service.sweep.routing import ChunkRouter, Route, route_lines, shard_of
+from service.sweep.routing import ChunkRouter, ConditionSets, Route, route_lines, shard_of
 from service.sweep.sources import NdjsonSource, SourceFile, folder_files, read_chunks
 from tests.service.sweep.population import default_engine, read_ndjson, samples_folder, write_folder
 
 P1 = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-01-01"}
+SUBJECT = {"reference": "Patient/p1"}
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
 def sidecar_owners(part: Path) -> list[str]:
@@ -222,6 +224,35 @@ def test_an_observation_with_a_malformed_code_goes_to_its_patient_to_be_rejected
     assert (route, owner) == (Route.PATIENT, "Patient/p1")
 
 
+@pytest.mark.parametrize(
+    ("code", "kept"),
+    [
+        ({"coding": [{"system": ICD10, "code": "M81.0"}]}, True),  # osteoporosis
+        ({"coding": [{"system": ICD10, "code": "F32.9"}]}, False),  # depression
+        ({"coding": [{"code": "F32.9"}, {"system": "http://snomed.info/sct", "code": "64859006"}]}, True),
+        ({"coding": "M81.0"}, True),  # malformed: to its patient, to be rejected there
+        (None, False),
+        ({"text": "osteoporosis"}, False),  # a problem without a coding is not in any set (conditions.py)
+    ],
+)
+def test_conditions_the_snapshot_never_reads_are_left_out_of_the_shards(
+    tmp_path: Path, code: dict[str, object] | None, kept: bool
+) -> None:
+    codesets = default_engine().codesets
+    c = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}, "code": code}
+    [(route, _, _)] = list(route_lines(orjson.dumps(c), None, codesets.condition_sets))
+    assert route == (Route.PATIENT if kept else Route.SKIP)
+    [(unfiltered, _, _)] = list(route_lines(orjson.dumps(c)))
+    assert unfiltered == Route.PATIENT
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "Condition.ndjson").write_bytes(orjson.dumps(c) + b"\n")
+    [file] = folder_files(folder)
+    codes = codesets.observation_codes
+    stats = partition_file(file, tmp_path / "work", 2, None, codes, codesets.condition_sets)
+    assert (stats.routed, stats.skipped) == ((1, 0) if kept else (0, 1))
+
+
 def test_a_large_plain_file_is_partitioned_in_pieces_that_give_the_same_shards(tmp_path: Path) -> None:
     source = samples_folder(tmp_path / "in")
     [observations] = [f for f in folder_files(source) if f.resource_type == "Observation"]
@@ -247,12 +278,12 @@ def test_a_gzip_file_stays_whole(tmp_path: Path) -> None:
 
 
 def careful_shards(
-    file: SourceFile, shards: int, codes: frozenset[str] | None
+    file: SourceFile, shards: int, codes: frozenset[str] | None, conditions: ConditionSets | None = None
 ) -> list[list[tuple[str, bytes]]]:
     """What `partition_file` must write: each line routed one by one by `route_lines`."""
     out: list[list[tuple[str, bytes]]] = [[] for _ in range(shards)]
     for chunk in read_chunks(file):
-        for route, line, owner in route_lines(chunk, codes):
+        for route, line, owner in route_lines(chunk, codes, conditions):
             if route == Route.PATIENT:
                 out[shard_of(owner, shards)].append((owner, line))
     return out
@@ -263,11 +294,13 @@ def careful_shards(
 def test_the_fast_path_routes_every_synthea_line_as_the_careful_path_does(
     shared_fixtures: Path, tmp_path: Path, filtered: bool
 ) -> None:
-    codes = default_engine().codesets.observation_codes if filtered else None
+    codesets = default_engine().codesets
+    codes = codesets.observation_codes if filtered else None
+    conditions = codesets.condition_sets if filtered else None
     for file in folder_files(shared_fixtures / "synthea-r4-2019" / "ndjson"):
         work = tmp_path / f"{file.part_name}-{filtered}"
-        stats = partition_file(file, work, 3, observation_codes=codes)
-        expected = careful_shards(file, 3, codes)
+        stats = partition_file(file, work, 3, observation_codes=codes, condition_sets=conditions)
+        expected = careful_shards(file, 3, codes, conditions)
         got: list[list[tuple[str, bytes]]] = [[] for _ in range(3)]
         for k in range(3):
             for part in sorted(shard_dir(work, k).glob("*.ndjson")):
@@ -278,8 +311,11 @@ def test_the_fast_path_routes_every_synthea_line_as_the_careful_path_does(
 
 
 def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -> None:
-    codes = default_engine().codesets.observation_codes
+    codesets = default_engine().codesets
+    codes, conditions = codesets.observation_codes, codesets.condition_sets
     calcium = {"coding": [{"system": "http://loinc.org", "code": "17861-6"}]}
+    osteoporosis = {"coding": [{"system": ICD10, "code": "M81.0"}]}
+    depression = {"coding": [{"system": ICD10, "code": "F32.9"}]}
     pulse = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "pulse"}
     odd = [
         obs("a", "Patient/p1") | {"code": calcium},
@@ -292,8 +328,10 @@ def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -
         obs("h", "Patient/p2") | {"code": pulse, "component": [{}], "valueQuantity": None},
         obs("i", "Patient/p2") | {"code": {"coding": [{"code": "8867-4"}, {"code": "17861-6"}]}},
         P1,
-        {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}},
-        {"resourceType": "Condition", "id": "c2"},
+        {"resourceType": "Condition", "id": "c1", "subject": SUBJECT, "code": osteoporosis},
+        {"resourceType": "Condition", "id": "c2", "code": osteoporosis},  # unowned
+        {"resourceType": "Condition", "id": "c3", "subject": SUBJECT, "code": depression},
+        {"resourceType": "Condition", "id": "c4", "subject": SUBJECT},  # no code: not read
         {"resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}},
         {"resourceType": "Medication", "id": "m1"},
         obs("j", "Patient/p1") | {"code": calcium},
@@ -303,10 +341,10 @@ def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -
     lines = [orjson.dumps(o) for o in odd]
     (folder / "mixed.ndjson").write_bytes(b"\n".join(lines) + b"\n\n  \n" + lines[0] + b"\n")
     [file] = folder_files(folder)
-    assert ChunkRouter(codes).decode(file.path.read_bytes()) is not None  # the fast path is taken
-    stats = partition_file(file, tmp_path / "work", 2, observation_codes=codes)
+    assert ChunkRouter(codes, conditions).decode(file.path.read_bytes()) is not None  # the fast path
+    stats = partition_file(file, tmp_path / "work", 2, observation_codes=codes, condition_sets=conditions)
     got = [pair for part in shard_lines(tmp_path / "work", 2) for pair in part]
-    assert got == [pair for k in careful_shards(file, 2, codes) for pair in k]
+    assert got == [pair for k in careful_shards(file, 2, codes, conditions) for pair in k]
     kept = {orjson.loads(line)["id"] for _, line in got}
     assert kept == {"a", "c1", "d", "g", "h", "i", "j", "p1"}
-    assert (stats.routed, stats.skipped, stats.shared, stats.unowned) == (9, 3, 1, 3)
+    assert (stats.routed, stats.skipped, stats.shared, stats.unowned) == (9, 5, 1, 3)

@@ -170,3 +170,11 @@ def _first_time(*texts: str | None) -> datetime | None:
         if text is not None:
             return parse_datetime(text)
     return None
+
+
+def reads_medication_concept(codesets: CodeSets, concept: fm.CodeableConcept | None) -> bool:
+    """Whether `MedicationReader.read` keeps a record whose medication is `concept` and which names
+    no Medication: its codes (else its texts) resolve to an ingredient of a class the rules know.
+    Lets a population sweep leave the other records out before decoding them in full."""
+    _, _, classes = resolve_ingredients(codesets, _codes([concept]), _texts([concept]))
+    return bool(classes)

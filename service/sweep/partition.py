@@ -6,7 +6,8 @@ population. Only the patient is read from each line (`routing.route_lines`: a sm
 Struct, one C call per chunk of lines; `fhir_assemble.patient_reference` names the patient); the
 line itself is copied byte for byte. Medications name no patient: they go to a shared file every
 shard reads (their number grows with the formulary, not the population). Lines of types the rules
-never read, and Observations and Conditions in no code set, are skipped (not in strict mode).
+never read, and Observations, Conditions and medication records the snapshot would not read
+(`routing.Reads`), are skipped (not in strict mode).
 
 Each file writes its own part of every shard (`shards/<k>/<layer>-<file>.ndjson`, with an
 `.owners` sidecar naming each line's patient, so that the shard is grouped without parsing its JSON
@@ -33,11 +34,13 @@ from service.adapters.fhir_assemble import patient_reference
 from service.adapters.fhir_refs import References
 from service.sweep.routing import (
     FAST_CONDITION,
+    FAST_MED_USES,
     FAST_OBSERVATION,
     SUBJECTED_KINDS,
     ChunkRouter,
-    ConditionSets,
+    Reads,
     Route,
+    names_a_medication,
     ref_of,
     route_lines,
     shard_of,
@@ -178,18 +181,16 @@ def partition_file(
     work: Path,
     shards: int,
     deleted: Mapping[str, int] | None = None,
-    observation_codes: frozenset[str] | None = None,
-    condition_sets: ConditionSets | None = None,
+    reads: Reads | None = None,
 ) -> PartitionStats:
     """Write `file`'s lines into the shards of `work`; `deleted` maps "Type/id" to the layer that
-    deletes it (a line of an earlier layer is left out); with `observation_codes` and
-    `condition_sets`, Observations and Conditions the snapshot would not read are left out
-    (`route_lines`)."""
+    deletes it (a line of an earlier layer is left out); with `reads`, lines the snapshot would not
+    read are left out (`route_lines`)."""
     start = time.perf_counter()
     counts = dict.fromkeys(Route.ALL, 0)
     writer = _Writer(work, file.part_name)
     problems = _Problems(work, file)
-    router = ChunkRouter(observation_codes, condition_sets)
+    router = ChunkRouter(reads)
     removed = seen = 0  # seen: non-blank lines so far, for problem line numbers
     for chunk in read_chunks(file):
         decoded = None if deleted else router.decode(chunk)
@@ -197,7 +198,7 @@ def partition_file(
             _route_decoded(*decoded, seen, router, writer, shards, counts, problems)
             seen += len(decoded[1])
         else:
-            for route, line, owner in route_lines(chunk, observation_codes, condition_sets):
+            for route, line, owner in route_lines(chunk, reads):
                 seen += 1
                 if deleted and route in (Route.PATIENT, Route.SHARED) and _is_deleted(line, file, deleted):
                     removed += 1
@@ -236,30 +237,40 @@ def _route_one(route: str, line: bytes, owner: str, number: int, writer: _Writer
 def _route_decoded(items: list[Any], lines: list[bytes], seen: int, router: ChunkRouter, writer: _Writer,
                    shards: int, counts: dict[str, int], problems: _Problems) -> None:  # fmt: skip
     """The hot path: a chunk that decoded in one call. A resource with a subject costs a type test,
-    for an Observation a dict look-up, a string comparison and an append; the owner (and shard)
-    is worked out again only when the subject changes."""
-    reads = router.reads
-    concepts = router.concepts if router.codes is not None else None  # None: every Observation is read
-    conditions = router.conditions if router.condition_sets is not None else None  # the same
+    for an Observation, a Condition or a medication record a dict look-up, a string comparison and
+    an append; the owner (and shard) is worked out again only when the subject changes."""
+    filtered = router.reads is not None  # else every line of the rules' types is read
+    observations, conditions, medications = router.observations, router.conditions, router.medications
     last: object = _NOTHING  # the last subject reference (None for none), and where its lines go
     append: Callable[[bytes], None] | None = None
     routed = skipped = unowned = 0
     for number, (item, line) in enumerate(zip(items, lines, strict=True), start=seen + 1):
         kind = type(item)
-        if kind is FAST_OBSERVATION and concepts is not None:
-            # `reads(item)` inlined for a known concept: in a code set (read), or not and without
-            # components (skipped); anything else asks `reads`.
-            known = concepts.get(bytes(item.code))
-            if not known and ((known is not None and not item.component) or not reads(item)):
+        if not filtered:
+            if kind not in SUBJECTED_KINDS and kind is not FAST_OBSERVATION:
+                _route_one(*router.route(item, line), number, writer, shards, counts, problems)
+                last = _NOTHING  # `_route_one` may have started another run in the same buffer
+                continue
+        elif kind is FAST_OBSERVATION:
+            # `reads_observation` inlined for a known concept: in a code set (read), or not and
+            # without components (skipped); anything else asks `reads_observation`.
+            known = observations.get(bytes(item.code))
+            if not known and (
+                (known is not None and not item.component) or not router.reads_observation(item)
+            ):
                 skipped += 1
                 continue
-        elif kind is FAST_CONDITION and conditions is not None:
+        elif kind is FAST_CONDITION:
             known = conditions.get(bytes(item.code))
-            if known is None:
-                known = router.reads_condition(item)
-            if not known:
+            if not (known or (known is None and router.reads_condition(item))):
                 skipped += 1
                 continue
+        elif kind in FAST_MED_USES:
+            if not names_a_medication(item):  # `reads_medication_use` inlined for a known concept
+                known = medications.get(bytes(item.medication_codeable_concept))
+                if not (known or (known is None and router.reads_medication_use(item))):
+                    skipped += 1
+                    continue
         elif kind not in SUBJECTED_KINDS:  # a Patient, a Medication, a type never read
             _route_one(*router.route(item, line), number, writer, shards, counts, problems)
             last = _NOTHING  # `_route_one` may have started another run in the same buffer

@@ -1,83 +1,84 @@
 """Whose is each NDJSON line? Read from the few fields that say so, one C call per chunk.
 
 A small msgspec Struct per resource type (same tags as `fhir_model`, only `resourceType`, `id`,
-`subject`, and for an Observation what tells whether the snapshot reads it) decodes a whole chunk
-of lines at once; the patient is named by `fhir_assemble.patient_reference`, the function that
-groups NDJSON on every other path. Shards are `blake2b(patient reference) mod N`.
+`subject`, and for an Observation, a Condition or a medication record what tells whether the
+snapshot reads it: `Reads`) decodes a whole chunk of lines at once; the patient is named by
+`fhir_assemble.patient_reference`, the function that groups NDJSON on every other path. Shards are
+`blake2b(patient reference) mod N`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Final, Union
 
 import msgspec
 import orjson
 
+from rules.codesets import CodeSets
 from service.adapters import fhir_model as fm
 from service.adapters.fhir_assemble import patient_reference
 from service.adapters.fhir_refs import References
+from service.adapters.medications import reads_medication_concept
 
-_SUBJECTED = (
-    "Observation", "DiagnosticReport", "Procedure", "MedicationRequest", "MedicationStatement",
-    "MedicationAdministration",
-)  # fmt: skip
-# Same tags as the full model, fewer fields: only what says whose line it is ...
-_OWNED = tuple(
-    msgspec.defstruct(name, [("subject", fm.Reference | None, None)], bases=(fm.Resource,), gc=False)
-    for name in _SUBJECTED
-)
-# ... and, for a Condition, its code: the snapshot reads only Conditions in a condition set (most of
-# an export's problem list is not about bone) ...
-_CONDITION = msgspec.defstruct(
-    "Condition",
-    [("subject", fm.Reference | None, None), ("code", fm.CodeableConcept | None, None)],
-    bases=(fm.Resource,),
-    gc=False,
-)
-# ... and, for an Observation, whether the snapshot would read it at all (values kept raw: a
-# malformed value is for the patient's evaluation to reject, as `evaluate` does).
-_OBSERVATION = msgspec.defstruct(
-    "Observation",
+_MED_USES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
+_SUBJECTED = ("Observation", "DiagnosticReport", "Procedure")
+_SUBJECT = ("subject", fm.Reference | None, None)
+_RAW = msgspec.Raw()
+
+
+def _structs(names: tuple[str, ...], fields: list[tuple[str, Any, Any]]) -> tuple[type[msgspec.Struct], ...]:
+    """Same tags as the full model, fewer fields: only what says whose a line is (and whether the
+    snapshot reads it)."""
+    return tuple(msgspec.defstruct(n, fields, bases=(fm.Resource,), gc=False) for n in names)
+
+
+_OWNED = _structs(_SUBJECTED, [_SUBJECT])  # the careful path's fallback, and the types never left out
+_PLAIN_OWNED = (*_OWNED, *_structs(("Condition", *_MED_USES), [_SUBJECT]))
+# What tells whether the snapshot reads a line of the types it may leave out (`Reads`): an
+# Observation's code and, for a panel, components and value (values kept raw: a malformed value is
+# for the patient's evaluation to reject, as `evaluate` does); a Condition's code; the medication a
+# MedicationRequest/Statement/Administration names.
+_OBSERVATION_FIELDS: list[tuple[str, Any, Any]] = [
+    _SUBJECT,
+    ("component", tuple[msgspec.Raw, ...], ()),
+    ("value_quantity", msgspec.Raw, _RAW),
+]
+_CODE = ("code", fm.CodeableConcept | None, None)
+_OBSERVATION = _structs(("Observation",), [*_OBSERVATION_FIELDS, _CODE])[0]
+_CONDITION = _structs(("Condition",), [_SUBJECT, _CODE])[0]
+_MED_USE = _structs(
+    _MED_USES,
     [
-        ("subject", fm.Reference | None, None),
-        ("code", fm.CodeableConcept | None, None),
-        ("component", tuple[msgspec.Raw, ...], ()),
-        ("value_quantity", msgspec.Raw, msgspec.Raw()),
+        _SUBJECT,
+        ("medication_codeable_concept", fm.CodeableConcept | None, None),
+        ("medication_reference", msgspec.Raw, _RAW),
     ],
-    bases=(fm.Resource,),
-    gc=False,
 )
-# The partition's hot path (`ChunkRouter`): the same, with an Observation's code kept raw, since
-# the same code concept recurs on thousands of lines: whether it is in a code set is looked up
-# by its bytes, decoded once per distinct concept.
-_FAST_OBSERVATION = msgspec.defstruct(
-    "Observation",
+# The partition's hot path (`ChunkRouter`): the same, with the concepts kept raw, since the same
+# concept recurs on thousands of lines: whether the snapshot reads it is looked up by its bytes,
+# decided once per distinct concept.
+_FAST_OBSERVATION = _structs(("Observation",), [*_OBSERVATION_FIELDS, ("code", msgspec.Raw, _RAW)])[0]
+_FAST_CONDITION = _structs(("Condition",), [_SUBJECT, ("code", msgspec.Raw, _RAW)])[0]
+_FAST_MED_USE = _structs(
+    _MED_USES,
     [
-        ("subject", fm.Reference | None, None),
-        ("code", msgspec.Raw, msgspec.Raw()),
-        ("component", tuple[msgspec.Raw, ...], ()),
-        ("value_quantity", msgspec.Raw, msgspec.Raw()),
+        _SUBJECT,
+        ("medication_codeable_concept", msgspec.Raw, _RAW),
+        ("medication_reference", msgspec.Raw, _RAW),
     ],
-    bases=(fm.Resource,),
-    gc=False,
-)
-_FAST_CONDITION = msgspec.defstruct(
-    "Condition",
-    [("subject", fm.Reference | None, None), ("code", msgspec.Raw, msgspec.Raw())],
-    bases=(fm.Resource,),
-    gc=False,
-)
-_PLAIN_CONDITION = msgspec.defstruct(
-    "Condition", [("subject", fm.Reference | None, None)], bases=(fm.Resource,), gc=False
 )
 _MEDICATION = msgspec.defstruct("Medication", [], bases=(fm.Resource,), gc=False)
-_SKIPPED = tuple(msgspec.defstruct(n, [], bases=(fm.Resource,), gc=False) for n in fm.OTHER_TYPES)
-_LINE = msgspec.json.Decoder(Union[fm.Patient, _OBSERVATION, _CONDITION, *_OWNED[1:], _MEDICATION, *_SKIPPED])
-_PLAIN = msgspec.json.Decoder(Union[fm.Patient, _PLAIN_CONDITION, *_OWNED, _MEDICATION, *_SKIPPED])
+_SKIPPED = _structs(fm.OTHER_TYPES, [])
+_LINE = msgspec.json.Decoder(
+    Union[fm.Patient, _OBSERVATION, _CONDITION, *_MED_USE, *_OWNED[1:], _MEDICATION, *_SKIPPED]
+)
+_PLAIN = msgspec.json.Decoder(Union[fm.Patient, *_PLAIN_OWNED, _MEDICATION, *_SKIPPED])
 _FAST = msgspec.json.Decoder(
-    Union[fm.Patient, _FAST_OBSERVATION, _FAST_CONDITION, *_OWNED[1:], _MEDICATION, *_SKIPPED]
+    Union[fm.Patient, _FAST_OBSERVATION, _FAST_CONDITION, *_FAST_MED_USE, *_OWNED[1:], _MEDICATION, *_SKIPPED]
 )
 _CONCEPT = msgspec.json.Decoder(fm.CodeableConcept | None)
 _NO_ALIASES = References()
@@ -103,12 +104,59 @@ def shard_of(owner: str, shards: int) -> int:
     return int.from_bytes(digest, "big") % shards
 
 
-_OWNED_KINDS = frozenset((*_OWNED, _OBSERVATION, _CONDITION, _PLAIN_CONDITION, _FAST_CONDITION))
-# The hot path's types with a subject, but Observation and Condition (which it may skip).
-SUBJECTED_KINDS: Final = frozenset(_OWNED[1:])
+_OWNED_KINDS = frozenset(
+    (*_PLAIN_OWNED, _OBSERVATION, _CONDITION, *_MED_USE, _FAST_OBSERVATION, _FAST_CONDITION, *_FAST_MED_USE)
+)
+# The hot path's types with a subject (Observations, Conditions and medication records go through
+# `Reads` first when the partition leaves out what the snapshot does not read).
+SUBJECTED_KINDS: Final = frozenset((*_OWNED[1:], _FAST_CONDITION, *_FAST_MED_USE))
 FAST_OBSERVATION: Final = _FAST_OBSERVATION
 FAST_CONDITION: Final = _FAST_CONDITION
-ConditionSets = Callable[[str | None, str], frozenset[str]]  # `CodeSets.condition_sets`
+FAST_MED_USES: Final = frozenset(_FAST_MED_USE)
+_MED_USE_KINDS = frozenset(_MED_USE)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What `build_snapshot` reads of the types a partition may leave out, decided from the code
+    sets as the snapshot decides: an Observation with a coding in a code set, or a component panel
+    without a value; a Condition with a coding in a condition set (`conditions.py`); a medication
+    record that names a Medication, or whose medicationCodeableConcept resolves to an ingredient
+    of a class the rules know (`medications.reads_medication_concept`). Everything else of those
+    types (most of an export: vital signs, problem lists, prescriptions) never reaches a shard."""
+
+    observation_codes: frozenset[str]
+    condition_sets: Callable[[str | None, str], frozenset[str]]  # `CodeSets.condition_sets`
+    medication_concept: Callable[[fm.CodeableConcept | None], bool]
+
+    @classmethod
+    def of(cls, codesets: CodeSets) -> Reads:
+        medication = functools.partial(reads_medication_concept, codesets)
+        return cls(codesets.observation_codes, codesets.condition_sets, medication)
+
+    def observation(self, item: Any) -> bool:
+        """Whether the snapshot reads an `_OBSERVATION` (mirrors its hot-loop test)."""
+        return self.observation_code(item.code) or _is_panel(item)
+
+    def observation_code(self, concept: fm.CodeableConcept | None) -> bool:
+        codes = self.observation_codes
+        return concept is not None and any(c.code in codes for c in concept.coding)
+
+    def condition(self, concept: fm.CodeableConcept | None) -> bool:
+        sets = self.condition_sets
+        return concept is not None and any(c.code and sets(c.system, c.code) for c in concept.coding)
+
+    def medication_use(self, item: Any) -> bool:
+        """Whether the snapshot reads a `_MED_USE` (its medicationReference raw)."""
+        return names_a_medication(item) or self.medication_concept(item.medication_codeable_concept)
+
+
+def names_a_medication(item: Any) -> bool:
+    """A medication record (its medicationReference raw) that names a Medication: always read."""
+    raw = item.medication_reference
+    return len(raw) > 0 and bytes(raw) != b"null"
+
+
 _SKIPPED_KINDS = frozenset(_SKIPPED)
 
 
@@ -157,44 +205,28 @@ def _route_loose(line: bytes) -> Routed:
     return Route.BAD, line, f"{rtype}: resourceType, id or subject has the wrong JSON type"
 
 
-def is_unread_observation(item: Any, codes: frozenset[str]) -> bool:
-    """An Observation `build_snapshot` never looks at: no coding in a code set, and not a
-    component panel (which it reads when there is no top-level value). Mirrors its hot-loop test."""
-    concept = item.code
-    in_a_set = concept is not None and any(c.code in codes for c in concept.coding)
-    return not (in_a_set or _is_panel(item))
-
-
 def _is_panel(item: Any) -> bool:
     """Components and no top-level value (a raw `valueQuantity`): the snapshot reads the components."""
     value = item.value_quantity
     return bool(item.component) and (len(value) == 0 or bytes(value) == b"null")
 
 
-def is_unread_condition(concept: fm.CodeableConcept | None, condition_sets: ConditionSets) -> bool:
-    """A Condition `build_snapshot` leaves out: no coding in a condition set (`conditions.py`)."""
-    return concept is None or not any(c.code and condition_sets(c.system, c.code) for c in concept.coding)
-
-
-def _unread(item: Any, codes: frozenset[str] | None, condition_sets: ConditionSets | None) -> bool:
+def _unread(item: Any, reads: Reads | None) -> bool:
+    if reads is None:
+        return False
     kind = type(item)
     if kind is _OBSERVATION:
-        return codes is not None and is_unread_observation(item, codes)
-    return (
-        kind is _CONDITION and condition_sets is not None and is_unread_condition(item.code, condition_sets)
-    )
+        return not reads.observation(item)
+    if kind is _CONDITION:
+        return not reads.condition(item.code)
+    return kind in _MED_USE_KINDS and not reads.medication_use(item)
 
 
-def route_lines(
-    chunk: bytes,
-    observation_codes: frozenset[str] | None = None,
-    condition_sets: ConditionSets | None = None,
-) -> Iterator[Routed]:
+def route_lines(chunk: bytes, reads: Reads | None = None) -> Iterator[Routed]:
     """Whose is each non-blank line of `chunk` (whole lines)? One C call when all lines are good.
 
-    With `observation_codes` (the code sets' Observation codes), Observations the snapshot would
-    not read are skipped: most of an export's Observations are vital signs and other labs; with
-    `condition_sets` (`CodeSets.condition_sets`), so are Conditions in no condition set."""
+    With `reads`, Observations, Conditions and medication records the snapshot would not read are
+    skipped."""
     try:
         items = _LINE.decode_lines(chunk)
     except msgspec.DecodeError:
@@ -207,7 +239,7 @@ def route_lines(
         last_owner: str | None = None
         for item, line in zip(items, lines, strict=True):
             if type(item) in _OWNED_KINDS:
-                if _unread(item, observation_codes, condition_sets):
+                if _unread(item, reads):
                     yield Route.SKIP, line, ""
                     continue
                 subject = item.subject
@@ -227,25 +259,23 @@ def route_lines(
             except msgspec.DecodeError:
                 yield _route_loose(line)
                 continue
-        skip = _unread(item, observation_codes, condition_sets)
-        yield (Route.SKIP, line, "") if skip else route(item, line)
+        yield (Route.SKIP, line, "") if _unread(item, reads) else route(item, line)
 
 
 class ChunkRouter:
     """The partition's hot path: `decode` a chunk in one msgspec call into small Structs (None when
-    any line needs the careful path, `route_lines`); `reads` tells whether the snapshot would read
-    a decoded Observation (`is_unread_observation`, with its code concept looked up by its bytes);
-    `route` routes the other types (`_Router.route`)."""
+    any line needs the careful path, `route_lines`); `reads_observation`, `reads_condition` and
+    `reads_medication_use` tell whether the snapshot reads a decoded line (`Reads`, with its raw
+    concept looked up by its bytes: `observations`, `conditions`, `medications`); `route` routes
+    the other types (`_Router.route`)."""
 
-    MAX_CONCEPTS = 100_000  # distinct code concepts remembered (a few hundred in practice)
+    MAX_CONCEPTS = 100_000  # distinct concepts remembered per type (a few hundred in practice)
 
-    def __init__(
-        self, observation_codes: frozenset[str] | None, condition_sets: ConditionSets | None = None
-    ) -> None:
-        self.codes = observation_codes
-        self.concepts: dict[bytes, bool] = {}  # raw `Observation.code` JSON → in a code set
-        self.condition_sets = condition_sets
-        self.conditions: dict[bytes, bool] = {}  # raw `Condition.code` JSON → in a condition set
+    def __init__(self, reads: Reads | None) -> None:
+        self.reads = reads
+        self.observations: dict[bytes, bool] = {}  # raw `Observation.code` → in a code set
+        self.conditions: dict[bytes, bool] = {}  # raw `Condition.code` → in a condition set
+        self.medications: dict[bytes, bool] = {}  # raw `medicationCodeableConcept` → read
         self.route = _Router().route
 
     def decode(self, chunk: bytes) -> tuple[list[Any], list[bytes]] | None:
@@ -263,47 +293,42 @@ class ChunkRouter:
                 return None
         return items, lines
 
-    def reads(self, item: Any) -> bool:
-        """Whether the snapshot reads this `FAST_OBSERVATION` (always, without code sets)."""
-        codes = self.codes
-        if codes is None:
+    def reads_observation(self, item: Any) -> bool:
+        """Whether the snapshot reads this `FAST_OBSERVATION` (always, without `Reads`)."""
+        reads = self.reads
+        if reads is None:
             return True
-        raw = bytes(item.code)
-        known = self.concepts.get(raw)
-        if known is None:
-            if len(self.concepts) >= self.MAX_CONCEPTS:
-                self.concepts.clear()
-            known = self.concepts[raw] = _in_a_set(raw, codes)
-        return known or _is_panel(item)
+        return self._known(self.observations, item.code, reads.observation_code) or _is_panel(item)
 
     def reads_condition(self, item: Any) -> bool:
-        """Whether the snapshot reads this `FAST_CONDITION` (always, without condition sets)."""
-        sets = self.condition_sets
-        if sets is None:
+        """Whether the snapshot reads this `FAST_CONDITION` (always, without `Reads`)."""
+        reads = self.reads
+        return reads is None or self._known(self.conditions, item.code, reads.condition)
+
+    def reads_medication_use(self, item: Any) -> bool:
+        """Whether the snapshot reads this `FAST_MED_USE` (always, without `Reads`)."""
+        reads = self.reads
+        if reads is None or names_a_medication(item):
             return True
-        raw = bytes(item.code)
-        known = self.conditions.get(raw)
+        return self._known(self.medications, item.medication_codeable_concept, reads.medication_concept)
+
+    def _known(self, memo: dict[bytes, bool], raw: msgspec.Raw, decide: Callable[[Any], bool]) -> bool:
+        """`decide(concept)` for a raw concept, remembered by its bytes; a concept that is absent or
+        null is not read; a malformed one is (and rejected by the patient's evaluation, as
+        `route_lines` does)."""
+        key = bytes(raw)
+        known = memo.get(key)
         if known is None:
-            if len(self.conditions) >= self.MAX_CONCEPTS:
-                self.conditions.clear()
+            if len(memo) >= self.MAX_CONCEPTS:
+                memo.clear()
             try:
-                concept = _CONCEPT.decode(raw) if raw else None
+                concept = _CONCEPT.decode(key) if key else None
             except msgspec.DecodeError:
-                concept, known = None, True  # malformed: read, and rejected by the patient's evaluation
-            if known is None:
-                known = not is_unread_condition(concept, sets)
-            self.conditions[raw] = known
+                known = True
+            else:
+                known = concept is not None and decide(concept)
+            memo[key] = known
         return known
-
-
-def _in_a_set(raw: bytes, codes: frozenset[str]) -> bool:
-    """Any coding of a raw `Observation.code` in a code set; a malformed code is read (and
-    rejected by the patient's evaluation, as `route_lines` does)."""
-    try:
-        concept = _CONCEPT.decode(raw) if raw else None
-    except msgspec.DecodeError:
-        return True
-    return concept is not None and any(c.code in codes for c in concept.coding)
 
 
 def ref_of(line: bytes) -> str | None:

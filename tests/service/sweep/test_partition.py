@@ -10,13 +10,14 @@ import orjson
 import pytest
 
 from service.sweep.partition import owners_path, partition_file, shard_dir, shared_dir
-from service.sweep.routing import ChunkRouter, ConditionSets, Route, route_lines, shard_of
+from service.sweep.routing import ChunkRouter, Reads, Route, route_lines, shard_of
 from service.sweep.sources import NdjsonSource, SourceFile, folder_files, read_chunks
 from tests.service.sweep.population import default_engine, read_ndjson, samples_folder, write_folder
 
 P1 = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-01-01"}
 SUBJECT = {"reference": "Patient/p1"}
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+READS = Reads.of(default_engine().codesets)  # what the snapshot reads: the rest is left out
 
 
 def sidecar_owners(part: Path) -> list[str]:
@@ -208,19 +209,17 @@ def test_no_line_is_lost_across_chunks_and_flushes(tmp_path: Path) -> None:
 def test_observations_the_snapshot_never_reads_are_left_out_of_the_shards(
     code: str, extra: dict[str, object], kept: bool
 ) -> None:
-    codes = default_engine().codesets.observation_codes
     o = obs("o1", "Patient/p1") | extra
     o["code"] = {"coding": [{"system": "http://loinc.org", "code": code}]}
-    [(route, _, _)] = list(route_lines(orjson.dumps(o), codes))
+    [(route, _, _)] = list(route_lines(orjson.dumps(o), READS))
     assert route == (Route.PATIENT if kept else Route.SKIP)
     [(unfiltered, _, _)] = list(route_lines(orjson.dumps(o)))
     assert unfiltered == Route.PATIENT
 
 
 def test_an_observation_with_a_malformed_code_goes_to_its_patient_to_be_rejected_there() -> None:
-    codes = default_engine().codesets.observation_codes
     o = obs("o1", "Patient/p1") | {"code": {"coding": "17861-6"}}
-    [(route, _, owner)] = list(route_lines(orjson.dumps(o), codes))
+    [(route, _, owner)] = list(route_lines(orjson.dumps(o), READS))
     assert (route, owner) == (Route.PATIENT, "Patient/p1")
 
 
@@ -238,9 +237,8 @@ def test_an_observation_with_a_malformed_code_goes_to_its_patient_to_be_rejected
 def test_conditions_the_snapshot_never_reads_are_left_out_of_the_shards(
     tmp_path: Path, code: dict[str, object] | None, kept: bool
 ) -> None:
-    codesets = default_engine().codesets
     c = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}, "code": code}
-    [(route, _, _)] = list(route_lines(orjson.dumps(c), None, codesets.condition_sets))
+    [(route, _, _)] = list(route_lines(orjson.dumps(c), READS))
     assert route == (Route.PATIENT if kept else Route.SKIP)
     [(unfiltered, _, _)] = list(route_lines(orjson.dumps(c)))
     assert unfiltered == Route.PATIENT
@@ -248,8 +246,44 @@ def test_conditions_the_snapshot_never_reads_are_left_out_of_the_shards(
     folder.mkdir()
     (folder / "Condition.ndjson").write_bytes(orjson.dumps(c) + b"\n")
     [file] = folder_files(folder)
-    codes = codesets.observation_codes
-    stats = partition_file(file, tmp_path / "work", 2, None, codes, codesets.condition_sets)
+    stats = partition_file(file, tmp_path / "work", 2, None, READS)
+    assert (stats.routed, stats.skipped) == ((1, 0) if kept else (0, 1))
+
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@pytest.mark.parametrize("kind", ["MedicationRequest", "MedicationStatement", "MedicationAdministration"])
+@pytest.mark.parametrize(
+    ("medication", "kept"),
+    [
+        ({"medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "8640"}]}}, True),  # prednisone
+        ({"medicationCodeableConcept": {"text": "prednisone 5 MG oral tablet"}}, True),  # by its text
+        (
+            {"medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "308182"}]}},
+            False,
+        ),  # amoxicillin
+        ({"medicationCodeableConcept": {"text": "amoxicillin 500 MG"}}, False),
+        ({"medicationReference": {"reference": "Medication/m1"}}, True),  # its Medication decides later
+        ({"medicationReference": {"reference": "#m1"}, "contained": [{"resourceType": "Medication"}]}, True),
+        ({"medicationReference": None, "medicationCodeableConcept": {"text": "amoxicillin"}}, False),
+        ({"medicationCodeableConcept": {"coding": "8640"}}, True),  # malformed: to be rejected by its patient
+        ({}, False),
+    ],
+)
+def test_medication_records_the_snapshot_never_reads_are_left_out_of_the_shards(
+    tmp_path: Path, kind: str, medication: dict[str, object], kept: bool
+) -> None:
+    m = {"resourceType": kind, "id": "m1", "status": "active", "subject": SUBJECT} | medication
+    [(route, _, _)] = list(route_lines(orjson.dumps(m), READS))
+    assert route == (Route.PATIENT if kept else Route.SKIP)
+    [(unfiltered, _, _)] = list(route_lines(orjson.dumps(m)))
+    assert unfiltered == Route.PATIENT
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / f"{kind}.ndjson").write_bytes(orjson.dumps(m) + b"\n")
+    [file] = folder_files(folder)
+    stats = partition_file(file, tmp_path / "work", 2, None, READS)
     assert (stats.routed, stats.skipped) == ((1, 0) if kept else (0, 1))
 
 
@@ -277,13 +311,11 @@ def test_a_gzip_file_stays_whole(tmp_path: Path) -> None:
     assert observations.pieces(size=100) == [observations]
 
 
-def careful_shards(
-    file: SourceFile, shards: int, codes: frozenset[str] | None, conditions: ConditionSets | None = None
-) -> list[list[tuple[str, bytes]]]:
+def careful_shards(file: SourceFile, shards: int, reads: Reads | None) -> list[list[tuple[str, bytes]]]:
     """What `partition_file` must write: each line routed one by one by `route_lines`."""
     out: list[list[tuple[str, bytes]]] = [[] for _ in range(shards)]
     for chunk in read_chunks(file):
-        for route, line, owner in route_lines(chunk, codes, conditions):
+        for route, line, owner in route_lines(chunk, reads):
             if route == Route.PATIENT:
                 out[shard_of(owner, shards)].append((owner, line))
     return out
@@ -294,13 +326,11 @@ def careful_shards(
 def test_the_fast_path_routes_every_synthea_line_as_the_careful_path_does(
     shared_fixtures: Path, tmp_path: Path, filtered: bool
 ) -> None:
-    codesets = default_engine().codesets
-    codes = codesets.observation_codes if filtered else None
-    conditions = codesets.condition_sets if filtered else None
+    reads = READS if filtered else None
     for file in folder_files(shared_fixtures / "synthea-r4-2019" / "ndjson"):
         work = tmp_path / f"{file.part_name}-{filtered}"
-        stats = partition_file(file, work, 3, observation_codes=codes, condition_sets=conditions)
-        expected = careful_shards(file, 3, codes, conditions)
+        stats = partition_file(file, work, 3, reads=reads)
+        expected = careful_shards(file, 3, reads)
         got: list[list[tuple[str, bytes]]] = [[] for _ in range(3)]
         for k in range(3):
             for part in sorted(shard_dir(work, k).glob("*.ndjson")):
@@ -311,11 +341,11 @@ def test_the_fast_path_routes_every_synthea_line_as_the_careful_path_does(
 
 
 def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -> None:
-    codesets = default_engine().codesets
-    codes, conditions = codesets.observation_codes, codesets.condition_sets
     calcium = {"coding": [{"system": "http://loinc.org", "code": "17861-6"}]}
     osteoporosis = {"coding": [{"system": ICD10, "code": "M81.0"}]}
     depression = {"coding": [{"system": ICD10, "code": "F32.9"}]}
+    amoxicillin = {"coding": [{"system": RXNORM, "code": "308182"}], "text": "amoxicillin 500 MG"}
+    prednisone = {"coding": [{"system": RXNORM, "code": "8640"}]}
     pulse = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "pulse"}
     odd = [
         obs("a", "Patient/p1") | {"code": calcium},
@@ -332,6 +362,25 @@ def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -
         {"resourceType": "Condition", "id": "c2", "code": osteoporosis},  # unowned
         {"resourceType": "Condition", "id": "c3", "subject": SUBJECT, "code": depression},
         {"resourceType": "Condition", "id": "c4", "subject": SUBJECT},  # no code: not read
+        {
+            "resourceType": "MedicationRequest",
+            "id": "r1",
+            "subject": SUBJECT,
+            "medicationCodeableConcept": amoxicillin,
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "r2",
+            "subject": SUBJECT,
+            "medicationCodeableConcept": prednisone,
+        },
+        {
+            "resourceType": "MedicationStatement",
+            "id": "r3",
+            "subject": SUBJECT,
+            "medicationReference": {"reference": "x"},
+        },
+        {"resourceType": "MedicationStatement", "id": "r4", "subject": SUBJECT, "medicationReference": None},
         {"resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}},
         {"resourceType": "Medication", "id": "m1"},
         obs("j", "Patient/p1") | {"code": calcium},
@@ -341,10 +390,10 @@ def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -
     lines = [orjson.dumps(o) for o in odd]
     (folder / "mixed.ndjson").write_bytes(b"\n".join(lines) + b"\n\n  \n" + lines[0] + b"\n")
     [file] = folder_files(folder)
-    assert ChunkRouter(codes, conditions).decode(file.path.read_bytes()) is not None  # the fast path
-    stats = partition_file(file, tmp_path / "work", 2, observation_codes=codes, condition_sets=conditions)
+    assert ChunkRouter(READS).decode(file.path.read_bytes()) is not None  # the fast path is taken
+    stats = partition_file(file, tmp_path / "work", 2, reads=READS)
     got = [pair for part in shard_lines(tmp_path / "work", 2) for pair in part]
-    assert got == [pair for k in careful_shards(file, 2, codes, conditions) for pair in k]
+    assert got == [pair for k in careful_shards(file, 2, READS) for pair in k]
     kept = {orjson.loads(line)["id"] for _, line in got}
-    assert kept == {"a", "c1", "d", "g", "h", "i", "j", "p1"}
-    assert (stats.routed, stats.skipped, stats.shared, stats.unowned) == (9, 5, 1, 3)
+    assert kept == {"a", "c1", "d", "g", "h", "i", "j", "p1", "r2", "r3"}
+    assert (stats.routed, stats.skipped, stats.shared, stats.unowned) == (11, 7, 1, 3)

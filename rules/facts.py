@@ -27,7 +27,7 @@ from rules.snapshot import (
     MedicationExposure,
     PatientSnapshot,
 )
-from rules.windows import age_in_years, merge_episodes, within_days
+from rules.windows import age_in_years, days_delta, merge_episodes, within_days
 
 DIAGNOSTIC_SITES = frozenset({DxaSite.LS, DxaSite.TH, DxaSite.FN, DxaSite.RAD})
 
@@ -123,7 +123,7 @@ class Facts:
         """T − days, the start of the closed window `[T − days, T]` (rules ask for a few, many times)."""
         start = self._window_starts.get(days)
         if start is None:
-            start = self._window_starts[days] = self.at - timedelta(days=days)
+            start = self._window_starts[days] = self.at - days_delta(days)
         return start
 
     # ---- patient -------------------------------------------------------------------------
@@ -287,20 +287,38 @@ class Facts:
                 out.append(Egfr(value, creat.effective, (creat,), computed=True))
         return out
 
+    def _latest_egfr_of(self, within: float) -> tuple[float, datetime] | None:
+        """(value, effective) of `_egfr_series(within)[-1]`, without building the series."""
+        series = self._egfr_memo.get(within)
+        if series is not None:
+            return (series[-1].value, series[-1].effective) if series else None
+        measured = self.labs(Analyte.EGFR, within=within)
+        if measured:  # the latest draw: the results at the last time, in series order
+            t = measured[-1].effective
+            same = [r for r in measured if r.effective == t]
+            best = same[0] if len(same) == 1 else min(same, key=_egfr_preference)
+            return best.value, t
+        for creat in reversed(self.labs(Analyte.CREAT, within=within)):
+            age = self.age_at(creat.effective)
+            value = None if age is None else ckd_epi_2021(creat.value, age, self.s.sex)
+            if value is not None:
+                return value, creat.effective
+        return None
+
     @cached_property
     def ckd_stage(self) -> str | None:
         """CKD stage of RULES.md 3.6: G5D, then two eGFRs < 60 ≥ 90 d apart, then a staged Condition."""
         if self.has_condition("DIALYSIS"):
             return "G5D"
-        series = self._egfr_series(730)
         # The series is oldest first and up to T: a draw within 365 d means the latest one is.
-        if series and series[-1].effective >= self.window_start(365):
-            latest = series[-1]
-            limit = self.p.egfr_ckd
-            if latest.value < limit:
-                before = latest.effective - timedelta(days=90)
-                if any(e.value < limit and e.effective <= before for e in series):
-                    return _stage_for(latest.value)
+        # Most patients' latest eGFR is ≥ 60 or old: the whole series is only built otherwise.
+        latest = self._latest_egfr_of(730)
+        limit = self.p.egfr_ckd
+        if latest is not None and latest[1] >= self.window_start(365) and latest[0] < limit:
+            series = self._egfr_series(730)
+            before = latest[1] - timedelta(days=90)
+            if any(e.value < limit and e.effective <= before for e in series):
+                return _stage_for(latest[0])
         stages = [c.ckd_stage for c in self.conditions("CKD") if c.ckd_stage]
         return max(stages, key=CKD_ORDER.index) if stages else None
 
@@ -360,7 +378,7 @@ class Facts:
         if end is None:
             return False
         ended = m.status in ENDED_STATUSES or m.source == "administration"
-        return ended and end >= self.at - timedelta(days=days) and (m.start is None or m.start <= self.at)
+        return ended and end >= self.window_start(days) and (m.start is None or m.start <= self.at)
 
     @cached_property
     def _medications_by_class(self) -> dict[str, list[MedicationExposure]]:
@@ -427,7 +445,7 @@ class Facts:
     def dxa_due_bound(self, episode_start: datetime | None) -> datetime:
         """max(S − 365 d, T − DXA_RECENT) (C4/C5): a DXA on or after it is recent enough; S = T for drafts."""
         s = episode_start or self.at
-        return max(s - timedelta(days=365), self.at - timedelta(days=self.p.dxa_recent_days))
+        return max(s - days_delta(365), self.window_start(self.p.dxa_recent_days))
 
     def dxa_due(self, episode_start: datetime | None) -> bool:
         """No DXA, or latest DXA < max(S − 365 d, T − 730 d) (C4/C5); S = T for drafts."""

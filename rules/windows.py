@@ -7,10 +7,24 @@ from datetime import date, datetime, timedelta
 
 DAY = timedelta(days=1)
 
+_DELTAS: dict[float, timedelta] = {}
+_DELTAS_MAX = 256  # distinct day counts remembered: the parameters name a few dozen
+
+
+def days_delta(days: float) -> timedelta:
+    """`timedelta(days=days)`, remembered: every patient asks for the same few windows, and building
+    a timedelta costs more than the comparison it is for."""
+    delta = _DELTAS.get(days)
+    if delta is None:
+        delta = timedelta(days=days)
+        if len(_DELTAS) < _DELTAS_MAX:
+            _DELTAS[days] = delta
+    return delta
+
 
 def within_days(t: datetime, at: datetime, days: float) -> bool:
     """True when `t` lies in the closed window `[at − days, at]`."""
-    return at - timedelta(days=days) <= t <= at
+    return at - days_delta(days) <= t <= at
 
 
 def within_abs(t: datetime, center: datetime, delta: timedelta) -> bool:

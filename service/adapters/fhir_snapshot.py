@@ -48,7 +48,11 @@ def _is_dxa_report(r: fm.DiagnosticReport, codesets: CodeSets, codes: frozenset[
     """`codes`: `_dxa_report_codes(codesets)`, looked up once per patient by the caller."""
     if r.code is None:
         return False
-    return any(c.code and c.code in codes and codesets.is_dxa_report(c.system, c.code) for c in r.code.coding)
+    for c in r.code.coding:  # a loop, not any(<generator>): most reports are lab panels
+        code = c.code
+        if code and code in codes and codesets.is_dxa_report(c.system, code):
+            return True
+    return False
 
 
 def _reports(
@@ -58,6 +62,8 @@ def _reports(
     report_of: dict[str, str] = {}
     events: list[DxaEvent] = []
     ignored: list[Ignored] = []
+    if not reports:
+        return report_of, events, ignored
     dxa_codes = _dxa_report_codes(codesets)
     for r in reports:
         if r.status == "entered-in-error":
@@ -114,24 +120,30 @@ def build_snapshot(
 
     obs = ObservationReader(codesets, params, sex, birth, report_of)
     obs.read_all(resources.observations)
-    meds = MedicationReader(codesets, hook, resources.medications)
-    for uses in (
+    # Most patients have no medication record, Condition or Procedure: no reader for those.
+    uses = (
         resources.medication_requests,
         resources.medication_statements,
         resources.medication_administrations,
-    ):
-        for use in uses:
-            meds.read(use)
-    cond = ConditionReader(codesets)
-    for c in resources.conditions:
-        cond.condition(c)
-    procedure_codes = codesets.procedure_code_values
-    for p in resources.procedures:
-        if p.code is not None:
-            for coding in p.code.coding:
-                if coding.code in procedure_codes:
-                    cond.procedure(p)
-                    break
+    )
+    meds: MedicationReader | None = None
+    if any(uses):
+        meds = MedicationReader(codesets, hook, resources.medications)
+        for records in uses:
+            for use in records:
+                meds.read(use)
+    cond: ConditionReader | None = None
+    if resources.conditions or resources.procedures:
+        cond = ConditionReader(codesets)
+        for c in resources.conditions:
+            cond.condition(c)
+        procedure_codes = codesets.procedure_code_values
+        for p in resources.procedures:
+            if p.code is not None:
+                for coding in p.code.coding:
+                    if coding.code in procedure_codes:
+                        cond.procedure(p)
+                        break
 
     return PatientSnapshot(
         patient=patient.ref,
@@ -143,18 +155,18 @@ def build_snapshot(
         deceased_at=parse_datetime(patient.deceased_date_time) if patient.deceased_date_time else None,
         labs=tuple(obs.labs),
         dxa_scores=tuple(obs.scores),
-        dxa_events=tuple(obs.events + report_events + cond.events),
-        medications=tuple(meds.exposures),
-        draft_orders=tuple(meds.drafts),
+        dxa_events=(*obs.events, *report_events, *(cond.events if cond else ())),
+        medications=tuple(meds.exposures) if meds else (),
+        draft_orders=tuple(meds.drafts) if meds else (),
         selections=selections,
-        conditions=tuple(cond.conditions),
-        procedures=tuple(cond.procedures),
+        conditions=tuple(cond.conditions) if cond else (),
+        procedures=tuple(cond.procedures) if cond else (),
         ignored=(
             *resources.rejected,
             *ignored,
             *obs.ignored,
             *_race_based(obs.labs, obs.race),
-            *meds.ignored,
-            *cond.ignored,
+            *(meds.ignored if meds else ()),
+            *(cond.ignored if cond else ()),
         ),
     )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from rules.units import UnitTable, to_canonical
+from rules.units import UnitTable, factor_for, to_canonical
 from rules.windows import age_in_years
 from service.adapters import fhir_model as fm
 
@@ -84,10 +84,14 @@ def _is_normal(rr: fm.ReferenceRange) -> bool:
 def _bound(table: UnitTable, q: fm.Quantity | None) -> float | None:
     if q is None or q.value is None:
         return None
-    code = q.code if q.system in (None, UCUM) else None
-    if code is None and q.unit is None:
+    system, unit = q.system, q.unit
+    code = q.code if system is None or system == UCUM else None
+    if code is None and unit is None:
         return None  # no unit at all: not "a convertible unit" (3.4 item 1)
-    return to_canonical(table, q.value, code, q.unit)
+    factor = table.memo.get((code, unit))  # `to_canonical`, with `factor_for`'s memo read first
+    if factor is None:
+        factor = factor_for(table, code, unit)
+    return None if factor is None else q.value * factor
 
 
 def _from_text(table: UnitTable, text: str, result: fm.Quantity) -> tuple[float | None, float | None]:
@@ -109,6 +113,15 @@ def lab_range(
     at: datetime,
 ) -> tuple[float | None, float | None]:
     """(low, high) of the lab's own range in the canonical unit; (None, None) = use the defaults."""
+    if len(ranges) == 1:
+        rr = ranges[0]
+        if not rr.applies_to and rr.age is None and rr.type is None:
+            # The common shape: one range, for everyone, normal by default. It applies and it is
+            # the preferred one, so there is nothing to choose (the loop below, for one range).
+            low, high = _bound(table, rr.low), _bound(table, rr.high)
+            if low is None and high is None and rr.text:
+                return _from_text(table, rr.text, result)
+            return low, high
     usable = [rr for rr in ranges if _applies(rr, sex, birth, at)]
     normal = [rr for rr in usable if _is_normal(rr)]
     for rr in normal or usable:

@@ -32,6 +32,9 @@ ELIGIBLE = frozenset({"final", "amended", "corrected"})
 ANALYTES = {a.value: a for a in Analyte}
 SITES = {s.value: s for s in DxaSite}  # a dict read, not an Enum call, per DXA score
 UCUM = "http://unitsofmeasure.org"
+_new_tuple = tuple.__new__  # builds a LabResult from all its fields (`_lab_value`)
+if len(LabResult._fields) != 16:
+    raise ImportError("LabResult's fields changed: update ObservationReader._lab_value")
 
 
 class Ineligible(Exception):  # noqa: N818 - a reason, not an error: it ends up in `ignored`
@@ -99,7 +102,15 @@ class ObservationReader:
                     match = index.get((coding.system, code))
                     if match is not None:
                         break
-            if match is not None or (o.component and o.value_quantity is None and self._coded(o.component)):
+            if type(match) is _Lab and not o.component:  # the common case: one lab result
+                status = o.status or "missing"  # `_status`, inlined
+                try:
+                    if status not in ELIGIBLE:
+                        raise Ineligible(f"status-{status}")
+                    self._lab_value(o, match, status, o.value_quantity, o.data_absent_reason, o)
+                except Ineligible as why:
+                    self.ignored.append(Ignored(o.ref, why.reason))
+            elif match is not None or (o.component and o.value_quantity is None and self._coded(o.component)):
                 self._read(o, match)
 
     def _coded(self, components: Sequence[fm.ObservationComponent]) -> bool:
@@ -117,16 +128,8 @@ class ObservationReader:
         self._read(obs, self._match(obs.code))
 
     def _read(self, obs: fm.Observation, match: Match | None) -> None:
+        """The general path (`read_all` takes the plain lab result without components itself)."""
         panel = obs.component and obs.value_quantity is None and obs.data_absent_reason is None
-        if not panel and type(match) is _Lab:  # the common case: one lab result
-            status = obs.status or "missing"  # `_status`, inlined
-            try:
-                if status not in ELIGIBLE:
-                    raise Ineligible(f"status-{status}")
-                self._lab_value(obs, match, status, obs.value_quantity, obs.data_absent_reason, obs)
-            except Ineligible as why:
-                self.ignored.append(Ignored(obs.ref, why.reason))
-            return
         try:
             if panel and not isinstance(match, (DxaCode, str)) and self._components(obs):
                 return  # a panel whose components carry the values (eGFR by race, ...)
@@ -252,11 +255,13 @@ class ObservationReader:
         if report is None and obs.specimen is not None:
             report = obs.specimen.reference
         code = lab.code
-        result = LabResult(
+        # `LabResult(...)` without its Python-level __new__, which only packs these 16 fields (in
+        # field order) into the tuple: ~0.1 µs less per result.
+        result: LabResult = _new_tuple(LabResult, (
             obs.ref, lab.analyte, code.code, canonical, table.canonical, reported, q.unit or q.code or "",
             effective, status, None if obs.meta is None else _last_updated(obs.meta), comparator, low, high,
             report, _interpretation(holder.interpretation) if holder.interpretation else None, lab.rank,
-        )  # fmt: skip
+        ))  # fmt: skip
         self.labs.append(result)
         if code.race is not None:
             self.race[id(result)] = code.race

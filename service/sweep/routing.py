@@ -42,13 +42,23 @@ _PLAIN_OWNED = (*_OWNED, *_structs(("Condition", *_MED_USES), [_SUBJECT]))
 # Observation's code and, for a panel, components and value (values kept raw: a malformed value is
 # for the patient's evaluation to reject, as `evaluate` does); a Condition's code; the medication a
 # MedicationRequest/Statement/Administration names.
-_OBSERVATION_FIELDS: list[tuple[str, Any, Any]] = [
-    _SUBJECT,
-    ("component", tuple[msgspec.Raw, ...], ()),
-    ("value_quantity", msgspec.Raw, _RAW),
-]
+_OBSERVATION_FIELDS: list[tuple[str, Any, Any]] = [_SUBJECT, ("value_quantity", msgspec.Raw, _RAW)]
 _CODE = ("code", fm.CodeableConcept | None, None)
-_OBSERVATION = _structs(("Observation",), [*_OBSERVATION_FIELDS, _CODE])[0]
+
+
+class _Component(msgspec.Struct, gc=False):
+    """A panel's component: its code only."""
+
+    code: fm.CodeableConcept | None = None
+
+
+class _FastComponent(msgspec.Struct, gc=False):
+    code: msgspec.Raw = _RAW
+
+
+_OBSERVATION = _structs(
+    ("Observation",), [*_OBSERVATION_FIELDS, _CODE, ("component", tuple[_Component, ...], ())]
+)[0]
 _CONDITION = _structs(("Condition",), [_SUBJECT, _CODE])[0]
 _MED_USE = _structs(
     _MED_USES,
@@ -61,7 +71,10 @@ _MED_USE = _structs(
 # The partition's hot path (`ChunkRouter`): the same, with the concepts kept raw, since the same
 # concept recurs on thousands of lines: whether the snapshot reads it is looked up by its bytes,
 # decided once per distinct concept.
-_FAST_OBSERVATION = _structs(("Observation",), [*_OBSERVATION_FIELDS, ("code", msgspec.Raw, _RAW)])[0]
+_FAST_OBSERVATION = _structs(
+    ("Observation",),
+    [*_OBSERVATION_FIELDS, ("code", msgspec.Raw, _RAW), ("component", tuple[_FastComponent, ...], ())],
+)[0]
 _FAST_CONDITION = _structs(("Condition",), [_SUBJECT, ("code", msgspec.Raw, _RAW)])[0]
 _FAST_MED_USE = _structs(
     _MED_USES,
@@ -135,8 +148,12 @@ class Reads:
         return cls(codesets.observation_codes, codesets.condition_sets, medication)
 
     def observation(self, item: Any) -> bool:
-        """Whether the snapshot reads an `_OBSERVATION` (mirrors its hot-loop test)."""
-        return self.observation_code(item.code) or _is_panel(item)
+        """Whether the snapshot reads an `_OBSERVATION` (mirrors its hot-loop test): its code is in
+        a code set, or it is a panel with a component whose code is (an eGFR panel, not the blood
+        pressure panels that are most of an export's panels)."""
+        if self.observation_code(item.code):
+            return True
+        return _is_panel(item) and any(self.observation_code(c.code) for c in item.component)
 
     def observation_code(self, concept: fm.CodeableConcept | None) -> bool:
         codes = self.observation_codes
@@ -206,7 +223,8 @@ def _route_loose(line: bytes) -> Routed:
 
 
 def _is_panel(item: Any) -> bool:
-    """Components and no top-level value (a raw `valueQuantity`): the snapshot reads the components."""
+    """Components and no top-level value (a raw `valueQuantity`): the snapshot reads the components
+    whose code is in a code set."""
     value = item.value_quantity
     return bool(item.component) and (len(value) == 0 or bytes(value) == b"null")
 
@@ -298,7 +316,10 @@ class ChunkRouter:
         reads = self.reads
         if reads is None:
             return True
-        return self._known(self.observations, item.code, reads.observation_code) or _is_panel(item)
+        memo, decide = self.observations, reads.observation_code
+        if self._known(memo, item.code, decide):
+            return True
+        return _is_panel(item) and any(self._known(memo, c.code, decide) for c in item.component)
 
     def reads_condition(self, item: Any) -> bool:
         """Whether the snapshot reads this `FAST_CONDITION` (always, without `Reads`)."""

@@ -201,8 +201,11 @@ def test_no_line_is_lost_across_chunks_and_flushes(tmp_path: Path) -> None:
     [
         ("17861-6", {"valueQuantity": {"value": 9.5, "unit": "mg/dL"}}, True),  # calcium: in a code set
         ("8867-4", {"valueQuantity": {"value": 72, "unit": "/min"}}, False),  # heart rate: never read
-        ("85354-9", {"component": [{"code": {"text": "systolic"}}]}, True),  # a panel without value
-        ("85354-9", {"component": [{}], "valueQuantity": {"value": 1}}, False),
+        ("85354-9", {"component": [{"code": {"coding": [{"code": "8480-6"}]}}]}, False),  # blood pressure
+        ("85354-9", {"component": [{"code": {"text": "systolic"}}, {}]}, False),  # no component coded
+        ("99999-9", {"component": [{"code": {"coding": [{"code": "48642-3"}]}}]}, True),  # an eGFR panel
+        ("99999-9", {"component": [{"code": {"coding": "48642-3"}}]}, True),  # malformed: to be rejected
+        ("99999-9", {"component": [{"code": {"coding": [{"code": "48642-3"}]}}], "valueQuantity": {}}, False),
         ("8867-4", {"valueQuantity": {"value": "seventy"}}, False),  # not read, so not checked either
     ],
 )
@@ -346,6 +349,10 @@ def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -
     depression = {"coding": [{"system": ICD10, "code": "F32.9"}]}
     amoxicillin = {"coding": [{"system": RXNORM, "code": "308182"}], "text": "amoxicillin 500 MG"}
     prednisone = {"coding": [{"system": RXNORM, "code": "8640"}]}
+    egfr = {
+        "code": {"coding": [{"system": "http://loinc.org", "code": "48642-3"}]},
+        "valueQuantity": {"value": 40},
+    }
     pulse = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}], "text": "pulse"}
     odd = [
         obs("a", "Patient/p1") | {"code": calcium},
@@ -354,8 +361,8 @@ def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -
         obs("d", "https://ehr.example.org/fhir/Patient/p2") | {"code": calcium},
         obs("e", None) | {"code": calcium},  # unowned
         obs("f", "Group/g1") | {"code": calcium},  # unowned
-        obs("g", "Patient/p2") | {"code": pulse, "component": [{}]},  # a panel without value: read
-        obs("h", "Patient/p2") | {"code": pulse, "component": [{}], "valueQuantity": None},
+        obs("g", "Patient/p2") | {"code": pulse, "component": [egfr]},  # a panel: its eGFR is read
+        obs("h", "Patient/p2") | {"code": pulse, "component": [{}], "valueQuantity": None},  # nothing coded
         obs("i", "Patient/p2") | {"code": {"coding": [{"code": "8867-4"}, {"code": "17861-6"}]}},
         P1,
         {"resourceType": "Condition", "id": "c1", "subject": SUBJECT, "code": osteoporosis},
@@ -395,5 +402,5 @@ def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -
     got = [pair for part in shard_lines(tmp_path / "work", 2) for pair in part]
     assert got == [pair for k in careful_shards(file, 2, READS) for pair in k]
     kept = {orjson.loads(line)["id"] for _, line in got}
-    assert kept == {"a", "c1", "d", "g", "h", "i", "j", "p1", "r2", "r3"}
-    assert (stats.routed, stats.skipped, stats.shared, stats.unowned) == (11, 7, 1, 3)
+    assert kept == {"a", "c1", "d", "g", "i", "j", "p1", "r2", "r3"}
+    assert (stats.routed, stats.skipped, stats.shared, stats.unowned) == (10, 8, 1, 3)

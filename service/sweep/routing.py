@@ -102,7 +102,7 @@ class Route:
 
     PATIENT: Final = "patient"  # belongs to one patient's shard
     SHARED: Final = "shared"  # a Medication: every shard reads it
-    SKIP: Final = "skip"  # a type the rules never read, or an Observation in no code set
+    SKIP: Final = "skip"  # a type the rules never read, or a line of a type they do that `Reads` rules out
     UNOWNED: Final = "unowned"  # a type the rules read, naming no Patient
     BAD: Final = "bad"  # cannot be read far enough to tell whose it is
     ALL: Final = (PATIENT, SHARED, SKIP, UNOWNED, BAD)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -210,20 +211,33 @@ def test_no_line_is_lost_across_chunks_and_flushes(tmp_path: Path) -> None:
     ],
 )
 def test_observations_the_snapshot_never_reads_are_left_out_of_the_shards(
-    code: str, extra: dict[str, object], kept: bool
+    tmp_path: Path, code: str, extra: dict[str, object], kept: bool
 ) -> None:
     o = obs("o1", "Patient/p1") | extra
     o["code"] = {"coding": [{"system": "http://loinc.org", "code": code}]}
-    [(route, _, _)] = list(route_lines(orjson.dumps(o), READS))
-    assert route == (Route.PATIENT if kept else Route.SKIP)
-    [(unfiltered, _, _)] = list(route_lines(orjson.dumps(o)))
-    assert unfiltered == Route.PATIENT
+    assert_read_by_both_paths(tmp_path, o, kept)
 
 
 def test_an_observation_with_a_malformed_code_goes_to_its_patient_to_be_rejected_there() -> None:
     o = obs("o1", "Patient/p1") | {"code": {"coding": "17861-6"}}
     [(route, _, owner)] = list(route_lines(orjson.dumps(o), READS))
     assert (route, owner) == (Route.PATIENT, "Patient/p1")
+
+
+def assert_read_by_both_paths(tmp_path: Path, resource: Mapping[str, object], kept: bool) -> None:
+    """The careful path (`route_lines`) and the fast path (`partition_file`) keep `resource` for its
+    patient's shard, or leave it out, alike; without `Reads`, it is always kept."""
+    line = orjson.dumps(resource)
+    [(route, _, _)] = list(route_lines(line, READS))
+    assert route == (Route.PATIENT if kept else Route.SKIP)
+    [(unfiltered, _, _)] = list(route_lines(line))
+    assert unfiltered == Route.PATIENT
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / f"{resource['resourceType']}.ndjson").write_bytes(line + b"\n")
+    [file] = folder_files(folder)
+    stats = partition_file(file, tmp_path / "work", 2, None, READS)
+    assert (stats.routed, stats.skipped) == ((1, 0) if kept else (0, 1))
 
 
 @pytest.mark.parametrize(
@@ -241,16 +255,7 @@ def test_conditions_the_snapshot_never_reads_are_left_out_of_the_shards(
     tmp_path: Path, code: dict[str, object] | None, kept: bool
 ) -> None:
     c = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}, "code": code}
-    [(route, _, _)] = list(route_lines(orjson.dumps(c), READS))
-    assert route == (Route.PATIENT if kept else Route.SKIP)
-    [(unfiltered, _, _)] = list(route_lines(orjson.dumps(c)))
-    assert unfiltered == Route.PATIENT
-    folder = tmp_path / "in"
-    folder.mkdir()
-    (folder / "Condition.ndjson").write_bytes(orjson.dumps(c) + b"\n")
-    [file] = folder_files(folder)
-    stats = partition_file(file, tmp_path / "work", 2, None, READS)
-    assert (stats.routed, stats.skipped) == ((1, 0) if kept else (0, 1))
+    assert_read_by_both_paths(tmp_path, c, kept)
 
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -278,16 +283,7 @@ def test_medication_records_the_snapshot_never_reads_are_left_out_of_the_shards(
     tmp_path: Path, kind: str, medication: dict[str, object], kept: bool
 ) -> None:
     m = {"resourceType": kind, "id": "m1", "status": "active", "subject": SUBJECT} | medication
-    [(route, _, _)] = list(route_lines(orjson.dumps(m), READS))
-    assert route == (Route.PATIENT if kept else Route.SKIP)
-    [(unfiltered, _, _)] = list(route_lines(orjson.dumps(m)))
-    assert unfiltered == Route.PATIENT
-    folder = tmp_path / "in"
-    folder.mkdir()
-    (folder / f"{kind}.ndjson").write_bytes(orjson.dumps(m) + b"\n")
-    [file] = folder_files(folder)
-    stats = partition_file(file, tmp_path / "work", 2, None, READS)
-    assert (stats.routed, stats.skipped) == ((1, 0) if kept else (0, 1))
+    assert_read_by_both_paths(tmp_path, m, kept)
 
 
 def test_a_large_plain_file_is_partitioned_in_pieces_that_give_the_same_shards(tmp_path: Path) -> None:

@@ -45,9 +45,15 @@ def _parse_datetime(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"not a FHIR dateTime: {text!r}") from None
-    if text[4:5] != "-" or (len(text) > 10 and text[10:11] != "T"):
+    if not _full_date(text) or (len(text) > 10 and text[10:11] != "T"):
         raise ValueError(f"not a FHIR dateTime: {text!r}")
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _full_date(text: str) -> bool:
+    """YYYY-MM-DD at the start: `fromisoformat` also takes ISO forms FHIR does not (2026-W03-4, a
+    week date; 20260115, the basic format)."""
+    return len(text) >= 10 and text[4:5] == "-" and text[7:8] == "-"
 
 
 def parse_date(text: str) -> date:
@@ -60,7 +66,7 @@ def parse_date(text: str) -> date:
         # `_parse_datetime`'s checks without its memo (birth dates are seldom shared: they would
         # only push draw times out of it) nor its time-zone step (a date is the same without).
         value = datetime.fromisoformat(text)
-        if text[4:5] != "-":
+        if not _full_date(text):
             raise ValueError(text)
         return value.date()
     except ValueError:

@@ -26,11 +26,21 @@ def test_a_text_parsed_again_gives_the_same_value(text: str, expected: datetime)
     assert again.utcoffset() == expected.utcoffset()
 
 
-@pytest.mark.parametrize("text", ["2025-13-45", "20190503", "2019-05-03 10:22", "May 2019", ""])
+BAD = ["2025-13-45", "20190503", "2019-05-03 10:22", "May 2019", "", "2019-W18-5", "2019-W18-5T10:22:11Z"]
+
+
+@pytest.mark.parametrize("text", BAD)
 def test_a_bad_text_fails_every_time(text: str) -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="not a FHIR dateTime"):
             parse_datetime(text)
+
+
+@pytest.mark.parametrize("text", ["2019-W18-5", "2019-W18", "20190503", "2019-05-03T10:22:11Z", "1950-1-1"])
+def test_a_date_that_is_not_a_fhir_date_is_refused(text: str) -> None:
+    """ISO 8601 forms that `datetime.fromisoformat` takes but FHIR's date does not (a week date)."""
+    with pytest.raises(ValueError, match="not a FHIR date"):
+        parse_date(text)
 
 
 def test_a_date_with_a_time_is_still_not_a_date_once_its_datetime_is_remembered() -> None:

@@ -73,6 +73,39 @@ def test_ckd_stage_needs_two_egfrs_below_60_at_least_90_days_apart(
     assert facts_of(p).ckd_stage == stage
 
 
+@pytest.mark.parametrize(
+    ("latest", "earlier", "earlier_days", "stage"),
+    [
+        (1.1, 1.2, 200, "G3a"),
+        (1.6, 1.5, 200, "G3b"),
+        (2.4, 2.2, 150, "G4"),
+        (1.6, 1.5, 60, None),
+        (1.6, 0.8, 200, None),
+    ],
+)
+@pytest.mark.parametrize("series_first", [False, True])
+def test_ckd_stage_from_creatinine_alone_follows_the_same_two_draws_rule(
+    latest: float, earlier: float, earlier_days: int, stage: str | None, series_first: bool
+) -> None:
+    """eGFRs computed from creatinine (CKD-EPI 2021) stage CKD as reported ones do, whether or not a
+    rule has already asked for the two-year eGFR series (`series_first`: it is then reused)."""
+    p = (
+        a_patient(70, "female")
+        .lab("CREAT", latest, "mg/dL", days_ago=20)
+        .lab("CREAT", earlier, "mg/dL", days_ago=earlier_days)
+    )
+    facts = facts_of(p)
+    if series_first:
+        assert facts.latest_egfr(730) is not None
+    assert facts.ckd_stage == stage
+
+
+@pytest.mark.parametrize(("age", "sex"), [(None, "female"), (70, "unknown")])
+def test_creatinine_stages_no_ckd_when_its_egfr_cannot_be_computed(age: int | None, sex: str) -> None:
+    p = a_patient(age, sex).lab("CREAT", 2.4, "mg/dL", days_ago=20).lab("CREAT", 2.2, "mg/dL", days_ago=150)
+    assert facts_of(p).ckd_stage is None
+
+
 def test_dialysis_condition_makes_g5d_and_a_staged_condition_stands_in_for_egfr_history() -> None:
     assert facts_of(a_patient().condition("Z99.2")).ckd_stage == "G5D"
     assert facts_of(a_patient().condition("N18.32")).ckd_stage == "G3b"

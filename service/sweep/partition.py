@@ -7,7 +7,7 @@ Struct, one C call per chunk of lines; `fhir_assemble.patient_reference` names t
 line itself is copied byte for byte. Medications name no patient: they go to a shared file every
 shard reads (their number grows with the formulary, not the population). Lines of types the rules
 never read, and Observations, Conditions and medication records the snapshot would not read
-(`routing.Reads`), are skipped (not in strict mode).
+(`reads.Reads`), are skipped (not in strict mode).
 
 Each file writes its own part of every shard (`shards/<k>/<layer>-<file>.ndjson`, with an
 `.owners` sidecar naming each line's patient, so that the shard is grouped without parsing its JSON
@@ -32,15 +32,14 @@ import orjson
 
 from service.adapters.fhir_assemble import patient_reference
 from service.adapters.fhir_refs import References
+from service.sweep.reads import Reads, names_a_medication
 from service.sweep.routing import (
     FAST_CONDITION,
     FAST_MED_USES,
     FAST_OBSERVATION,
     SUBJECTED_KINDS,
     ChunkRouter,
-    Reads,
     Route,
-    names_a_medication,
     ref_of,
     route_lines,
     shard_of,

@@ -9,20 +9,17 @@ snapshot reads it: `Reads`) decodes a whole chunk of lines at once; the patient 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Final, Union
 
 import msgspec
 import orjson
 
-from rules.codesets import CodeSets
 from service.adapters import fhir_model as fm
 from service.adapters.fhir_assemble import patient_reference
 from service.adapters.fhir_refs import References
-from service.adapters.medications import reads_medication_concept
+from service.sweep.reads import Reads, is_panel, names_a_medication
 
 _MED_USES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
 _SUBJECTED = ("Observation", "DiagnosticReport", "Procedure")
@@ -129,51 +126,6 @@ FAST_MED_USES: Final = frozenset(_FAST_MED_USE)
 _MED_USE_KINDS = frozenset(_MED_USE)
 
 
-@dataclass(frozen=True)
-class Reads:
-    """What `build_snapshot` reads of the types a partition may leave out, decided from the code
-    sets as the snapshot decides: an Observation with a coding in a code set, or a component panel
-    without a value; a Condition with a coding in a condition set (`conditions.py`); a medication
-    record that names a Medication, or whose medicationCodeableConcept resolves to an ingredient
-    of a class the rules know (`medications.reads_medication_concept`). Everything else of those
-    types (most of an export: vital signs, problem lists, prescriptions) never reaches a shard."""
-
-    observation_codes: frozenset[str]
-    condition_sets: Callable[[str | None, str], frozenset[str]]  # `CodeSets.condition_sets`
-    medication_concept: Callable[[fm.CodeableConcept | None], bool]
-
-    @classmethod
-    def of(cls, codesets: CodeSets) -> Reads:
-        medication = functools.partial(reads_medication_concept, codesets)
-        return cls(codesets.observation_codes, codesets.condition_sets, medication)
-
-    def observation(self, item: Any) -> bool:
-        """Whether the snapshot reads an `_OBSERVATION` (mirrors its hot-loop test): its code is in
-        a code set, or it is a panel with a component whose code is (an eGFR panel, not the blood
-        pressure panels that are most of an export's panels)."""
-        if self.observation_code(item.code):
-            return True
-        return _is_panel(item) and any(self.observation_code(c.code) for c in item.component)
-
-    def observation_code(self, concept: fm.CodeableConcept | None) -> bool:
-        codes = self.observation_codes
-        return concept is not None and any(c.code in codes for c in concept.coding)
-
-    def condition(self, concept: fm.CodeableConcept | None) -> bool:
-        sets = self.condition_sets
-        return concept is not None and any(c.code and sets(c.system, c.code) for c in concept.coding)
-
-    def medication_use(self, item: Any) -> bool:
-        """Whether the snapshot reads a `_MED_USE` (its medicationReference raw)."""
-        return names_a_medication(item) or self.medication_concept(item.medication_codeable_concept)
-
-
-def names_a_medication(item: Any) -> bool:
-    """A medication record (its medicationReference raw) that names a Medication: always read."""
-    raw = item.medication_reference
-    return len(raw) > 0 and bytes(raw) != b"null"
-
-
 _SKIPPED_KINDS = frozenset(_SKIPPED)
 
 
@@ -220,13 +172,6 @@ def _route_loose(line: bytes) -> Routed:
     if rtype not in fm.TYPES:
         return Route.SKIP, line, ""
     return Route.BAD, line, f"{rtype}: resourceType, id or subject has the wrong JSON type"
-
-
-def _is_panel(item: Any) -> bool:
-    """Components and no top-level value (a raw `valueQuantity`): the snapshot reads the components
-    whose code is in a code set."""
-    value = item.value_quantity
-    return bool(item.component) and (len(value) == 0 or bytes(value) == b"null")
 
 
 def _unread(item: Any, reads: Reads | None) -> bool:
@@ -319,7 +264,7 @@ class ChunkRouter:
         memo, decide = self.observations, reads.observation_code
         if self._known(memo, item.code, decide):
             return True
-        return _is_panel(item) and any(self._known(memo, c.code, decide) for c in item.component)
+        return is_panel(item) and any(self._known(memo, c.code, decide) for c in item.component)
 
     def reads_condition(self, item: Any) -> bool:
         """Whether the snapshot reads this `FAST_CONDITION` (always, without `Reads`)."""

@@ -32,7 +32,7 @@ from service.evaluation import Engine
 from service.sweep.evaluate import ShardJob, evaluate_shard
 from service.sweep.outputs import SweepOutputs, write_outputs
 from service.sweep.partition import PartitionStats, partition_file, problems_dir, shard_dir, shared_dir
-from service.sweep.routing import Reads
+from service.sweep.reads import Reads
 from service.sweep.sources import SPLIT_BYTES, NdjsonSource, SourceFile
 from service.sweep.tally import SweepInfo, per_thousand
 
@@ -177,7 +177,7 @@ class SweepResult:
 def _partition_in_process(file: SourceFile, work: Path, shards: int, deleted: dict[str, int],
                           strict: bool) -> PartitionStats:  # fmt: skip
     """Partition one file (or piece) in a pool process. What the snapshot would not read is left out
-    of the shards (`routing.Reads`), except in strict mode, where every resource of the rules' types is
+    of the shards (`reads.Reads`), except in strict mode, where every resource of the rules' types is
     validated (and reported when invalid) as `evaluate --strict` does."""
     if _engine is None:
         raise RuntimeError("sweep pool process started without an engine")

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from service.sweep.partition import owners_path, partition_file, shard_dir, shared_dir
-from service.sweep.routing import ChunkRouter, Reads, Route, route_lines, shard_of
+from service.sweep.reads import Reads
+from service.sweep.routing import ChunkRouter, Route, route_lines, shard_of
 from service.sweep.sources import NdjsonSource, SourceFile, folder_files, read_chunks
 from tests.service.sweep.population import default_engine, read_ndjson, samples_folder, write_folder
 

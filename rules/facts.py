@@ -89,6 +89,11 @@ def _egfr_preference(r: LabResult) -> tuple[int, float]:
     return r.rank, r.value
 
 
+def _preferred(draw: list[LabResult]) -> LabResult:
+    """The eGFR of one draw: the preferred code (LabResult.rank), then the lowest value."""
+    return draw[0] if len(draw) == 1 else min(draw, key=_egfr_preference)
+
+
 def _latest_key(r: LabResult) -> tuple[datetime, int, float]:
     corrected = 1 if r.status in ("corrected", "amended") else 0
     updated = r.last_updated.timestamp() if r.last_updated else 0.0
@@ -275,17 +280,19 @@ class Facts:
         if by_time:
             # `labs` is oldest first, so the draws were inserted in time order.
             return [
-                Egfr(best.value, t, (best,))
-                for t, same in by_time.items()
-                for best in [same[0] if len(same) == 1 else min(same, key=_egfr_preference)]
+                Egfr(best.value, t, (best,)) for t, same in by_time.items() for best in [_preferred(same)]
             ]
         out: list[Egfr] = []
         for creat in self.labs(Analyte.CREAT, within=within):
-            age = self.age_at(creat.effective)
-            value = None if age is None else ckd_epi_2021(creat.value, age, self.s.sex)
+            value = self._computed_egfr(creat)
             if value is not None:
                 out.append(Egfr(value, creat.effective, (creat,), computed=True))
         return out
+
+    def _computed_egfr(self, creat: LabResult) -> float | None:
+        """CKD-EPI 2021 from a creatinine (None when the age or sex is unknown)."""
+        age = self.age_at(creat.effective)
+        return None if age is None else ckd_epi_2021(creat.value, age, self.s.sex)
 
     def _latest_egfr_of(self, within: float) -> tuple[float, datetime] | None:
         """(value, effective) of `_egfr_series(within)[-1]`, without building the series."""
@@ -295,12 +302,9 @@ class Facts:
         measured = self.labs(Analyte.EGFR, within=within)
         if measured:  # the latest draw: the results at the last time, in series order
             t = measured[-1].effective
-            same = [r for r in measured if r.effective == t]
-            best = same[0] if len(same) == 1 else min(same, key=_egfr_preference)
-            return best.value, t
+            return _preferred([r for r in measured if r.effective == t]).value, t
         for creat in reversed(self.labs(Analyte.CREAT, within=within)):
-            age = self.age_at(creat.effective)
-            value = None if age is None else ckd_epi_2021(creat.value, age, self.s.sex)
+            value = self._computed_egfr(creat)
             if value is not None:
                 return value, creat.effective
         return None

@@ -10,8 +10,9 @@ Target (issue #2): rules + snapshot ≤ 1× the bare parse cost.
 
 `--synth DIR` measures a folder written by `osteoalert synth` instead (evaluated at the manifest's
 `at`, batch scope): the same figures, plus the NDJSON-lines path a sweep takes for each patient
-(`iter_ndjson_resources` → `assemble` → snapshot → rules). Synthetic patients carry many more
-bone-relevant labs than Synthea's, so this is where the per-Observation cost shows (issue #5).
+(`service.sweep.evaluate.read_patient_block` on its block of lines → snapshot → rules). Synthetic
+patients carry many more bone-relevant labs than Synthea's, so this is where the per-Observation
+cost shows (issue #5).
 
 Run: .venv/bin/python benchmarks/bench_evaluate.py [--fixtures DIR] [--repeat N] [--strict-sample N]
      .venv/bin/python benchmarks/bench_evaluate.py --synth DIR [--patients N] [--repeat N]
@@ -32,13 +33,12 @@ from pathlib import Path
 
 import orjson
 
-from rules import Hook, Ignored, Parameters, evaluate
-from service.adapters import fhir_model as fm
+from rules import Hook, Parameters, evaluate
 from service.adapters.codesets import load_codesets
-from service.adapters.fhir_assemble import PatientResources, assemble
-from service.adapters.fhir_decode import iter_ndjson_resources, read_patient_bundle
-from service.adapters.fhir_refs import References
+from service.adapters.fhir_assemble import PatientResources
+from service.adapters.fhir_decode import read_patient_bundle
 from service.adapters.fhir_snapshot import build_snapshot
+from service.sweep.evaluate import read_patient_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures" / "synthea-r4-2019" / "ndjson"
@@ -83,18 +83,6 @@ def load_synth(folder: Path, limit: int | None) -> tuple[list[list[bytes]], date
                     lines[pid].append(line)
     groups = list(lines.values())[:limit]
     return groups, datetime.fromisoformat(manifest["at"].replace("Z", "+00:00"))
-
-
-def assemble_lines(patient_lines: list[bytes]) -> PatientResources:
-    """What a sweep does with one patient's lines before the engine (service.sweep.evaluate)."""
-    by_type: dict[type[fm.Resource], list[fm.Resource]] = {}
-    rejected: list[Ignored] = []
-    for item in iter_ndjson_resources(patient_lines):
-        if isinstance(item, Ignored):
-            rejected.append(item)
-        else:
-            by_type.setdefault(type(item), []).append(item)
-    return assemble(by_type, rejected, References())
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
@@ -196,6 +184,7 @@ def synth_main(folder: Path, limit: int | None, repeat: int) -> int:
         return 2
     groups, at = load_synth(folder, limit)
     blobs = [b"\n".join(g) for g in groups]
+    blocks = [blob + b"\n" for blob in blobs]  # as a shard holds a patient's lines
     codesets = load_codesets()
     params = Parameters()
     decoded = [read_patient_bundle(blob) for blob in blobs]
@@ -215,9 +204,9 @@ def synth_main(folder: Path, limit: int | None, repeat: int) -> int:
         for blob in blobs:
             engine(read_patient_bundle(blob))
 
-    def lines_path() -> None:
-        for patient_lines in groups:
-            engine(assemble_lines(patient_lines))
+    def lines_path() -> None:  # = service.sweep.evaluate, for one patient of a shard
+        for block in blocks:
+            engine(read_patient_block(block))
 
     def engine_only() -> None:
         for resources in decoded:

@@ -16,6 +16,7 @@ worker died rewrites them whole.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -125,6 +126,40 @@ _USES = (fm.MedicationRequest, fm.MedicationStatement, fm.MedicationAdministrati
 _NO_ALIASES = References()
 
 
+def read_patient_block(
+    block: bytes, medications: Mapping[str, fm.Resource] | None = None, *, strict: bool = False
+) -> PatientResources:
+    """One patient's NDJSON lines as a shard holds them (`decode_ndjson_block`) → its resources, with
+    the shared `medications` (by reference) that its medication records name: what a sweep hands
+    to the engine for each patient."""
+    by_type: dict[type[fm.Resource], list[fm.Resource]] = {}
+    rejected: list[Ignored] = []
+    for item in decode_ndjson_block(block, strict=strict):
+        if isinstance(item, Ignored):
+            rejected.append(item)
+        else:
+            by_type.setdefault(type(item), []).append(item)
+    if medications:
+        by_type[fm.Medication] = [*_referenced(by_type, medications), *by_type.get(fm.Medication, [])]
+    return assemble(by_type, rejected, References())
+
+
+def _referenced(
+    by_type: Mapping[type[fm.Resource], list[fm.Resource]], medications: Mapping[str, fm.Resource]
+) -> list[fm.Resource]:
+    """The shared Medications this patient's medication records name (not the whole formulary)."""
+    found: dict[str, fm.Resource] = {}
+    for kind in _USES:
+        for use in by_type.get(kind, ()):
+            reference = use.medication_reference  # type: ignore[attr-defined]
+            target = reference.reference if reference is not None else None
+            if target and not target.startswith("#"):
+                medication = medications.get(_NO_ALIASES.resolve(target))
+                if medication is not None:
+                    found[medication.ref] = medication
+    return list(found.values())
+
+
 class _Shard:
     def __init__(self, engine: Engine, at: datetime, strict: bool, medications: list[fm.Resource]) -> None:
         self.engine = engine
@@ -145,33 +180,9 @@ class _Shard:
             self.tally.bad_patients += 1
             return {"patient": owner, "error": f"error: {type(exc).__name__}: {exc}"}
 
-    def _decode(self, block: bytes) -> PatientResources:
-        by_type: dict[type[fm.Resource], list[fm.Resource]] = {}
-        rejected: list[Ignored] = []
-        for item in decode_ndjson_block(block, strict=self.strict):
-            if isinstance(item, Ignored):
-                rejected.append(item)
-            else:
-                by_type.setdefault(type(item), []).append(item)
-        if self.medications:
-            by_type[fm.Medication] = [*self._referenced(by_type), *by_type.get(fm.Medication, [])]
-        return assemble(by_type, rejected, References())
-
-    def _referenced(self, by_type: dict[type[fm.Resource], list[fm.Resource]]) -> list[fm.Resource]:
-        """The shared Medications this patient's medication records name (not the whole formulary)."""
-        found: dict[str, fm.Resource] = {}
-        for kind in _USES:
-            for use in by_type.get(kind, ()):
-                reference = use.medication_reference  # type: ignore[attr-defined]
-                target = reference.reference if reference is not None else None
-                if target and not target.startswith("#"):
-                    medication = self.medications.get(_NO_ALIASES.resolve(target))
-                    if medication is not None:
-                        found[medication.ref] = medication
-        return list(found.values())
-
     def _evaluate(self, owner: str, block: bytes) -> dict[str, Any] | None:
-        done = evaluate_for_hook(self.engine, self._decode(block), at=self.at, hook=HOOK)
+        resources = read_patient_block(block, self.medications, strict=self.strict)
+        done = evaluate_for_hook(self.engine, resources, at=self.at, hook=HOOK)
         snapshot, result = done.snapshot, done.result
         facts = Facts(snapshot, self.engine.params)
         tally = self.tally

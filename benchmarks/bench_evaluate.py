@@ -41,32 +41,17 @@ from service.adapters.fhir_snapshot import build_snapshot
 from service.sweep.evaluate import read_patient_block
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FIXTURES = ROOT.parent / "shared" / "fixtures" / "synthea-r4-2019" / "ndjson"
-TYPES = ("Patient", "Observation", "DiagnosticReport", "MedicationRequest", "Condition", "Procedure")
+sys.path.insert(0, str(ROOT))  # the fixture reader lives in tests/ (tests is not an installed package)
+
+from tests.synthea import SYNTHEA, ndjson_patients, owner_of  # noqa: E402
+
+DEFAULT_FIXTURES = SYNTHEA / "ndjson"
 AT = datetime(2021, 4, 1, tzinfo=UTC)  # the data runs up to 2021-03-31
-
-
-def _patient_of(resource: dict[str, object]) -> str | None:
-    if resource.get("resourceType") == "Patient":
-        return str(resource["id"])
-    ref = resource.get("subject") or resource.get("patient")
-    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-        return str(ref["reference"]).removeprefix("Patient/")
-    return None
 
 
 def load_patients(folder: Path) -> list[bytes]:
     """One NDJSON blob per patient, built once (untimed) from the fixture files."""
-    lines: dict[str, list[bytes]] = defaultdict(list)
-    for rtype in TYPES:
-        with gzip.open(folder / f"{rtype}.ndjson.gz", "rb") as fh:
-            for raw in fh:
-                line = raw.strip()
-                if line:
-                    pid = _patient_of(orjson.loads(line))
-                    if pid is not None:
-                        lines[pid].append(line)
-    return [b"\n".join(v) for v in lines.values()]
+    return list(ndjson_patients(folder).values())
 
 
 def load_synth(folder: Path, limit: int | None) -> tuple[list[list[bytes]], datetime]:
@@ -78,7 +63,7 @@ def load_synth(folder: Path, limit: int | None) -> tuple[list[list[bytes]], date
         for raw in data.split(b"\n"):
             line = raw.strip()
             if line:
-                pid = _patient_of(orjson.loads(line))
+                pid = owner_of(orjson.loads(line))
                 if pid is not None:
                     lines[pid].append(line)
     groups = list(lines.values())[:limit]

@@ -6,26 +6,23 @@ way to notice a rule that suddenly fires for everyone, or for no one.
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import pytest
 
 from rules import Hook
 from service.adapters.codesets import load_codesets
 from service.evaluation import Engine, evaluate_bundle
 from service.settings import Settings
+from tests.synthea import SYNTHEA, ndjson_patients
 
 ROOT = Path(__file__).resolve().parents[1]
-SYNTHEA = ROOT.parent / "shared" / "fixtures" / "synthea-r4-2019"
 AT = datetime(2021, 4, 1, tzinfo=UTC)  # the fixture data runs up to 2021-03-31
-TYPES = ("Patient", "Observation", "DiagnosticReport", "MedicationRequest", "Condition", "Procedure")
 
 pytestmark = pytest.mark.fixtures
 
@@ -43,32 +40,11 @@ def engine() -> Engine:
     return Engine(load_codesets(settings.codesets_dir), settings.parameters())
 
 
-def _patient_of(resource: dict[str, object]) -> str | None:
-    if resource.get("resourceType") == "Patient":
-        return str(resource["id"])
-    ref = resource.get("subject") or resource.get("patient")
-    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
-        return str(ref["reference"]).removeprefix("Patient/")
-    return None
-
-
-def ndjson_patients(folder: Path) -> dict[str, bytes]:
-    lines: dict[str, list[bytes]] = defaultdict(list)
-    for rtype in TYPES:
-        with gzip.open(folder / "ndjson" / f"{rtype}.ndjson.gz", "rb") as fh:
-            for raw in fh:
-                line = raw.strip()
-                pid = _patient_of(orjson.loads(line)) if line else None
-                if pid is not None:
-                    lines[pid].append(line)
-    return {pid: b"\n".join(v) for pid, v in lines.items()}
-
-
 @pytest.mark.parametrize("hook", [Hook.PATIENT_VIEW, Hook.BACKGROUND, Hook.BATCH])
 def test_every_synthea_ndjson_patient_evaluates_without_an_error(
     synthea: Path, engine: Engine, hook: Hook
 ) -> None:
-    patients = ndjson_patients(synthea)
+    patients = ndjson_patients(synthea / "ndjson")
     assert len(patients) == 615
     counts: Counter[str] = Counter()
     for pid, blob in patients.items():

@@ -14,11 +14,11 @@ from service.sweep.partition import owners_path, partition_file, shard_dir, shar
 from service.sweep.reads import Reads
 from service.sweep.routing import ChunkRouter, Route, route_lines, shard_of
 from service.sweep.sources import NdjsonSource, SourceFile, folder_files, read_chunks
+from tests.fhir_bundles import ICD10CM, RXNORM
 from tests.service.sweep.population import default_engine, read_ndjson, samples_folder, write_folder
 
 P1 = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-01-01"}
 SUBJECT = {"reference": "Patient/p1"}
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 READS = Reads.of(default_engine().codesets)  # what the snapshot reads: the rest is left out
 
 
@@ -244,8 +244,8 @@ def assert_read_by_both_paths(tmp_path: Path, resource: Mapping[str, object], ke
 @pytest.mark.parametrize(
     ("code", "kept"),
     [
-        ({"coding": [{"system": ICD10, "code": "M81.0"}]}, True),  # osteoporosis
-        ({"coding": [{"system": ICD10, "code": "F32.9"}]}, False),  # depression
+        ({"coding": [{"system": ICD10CM, "code": "M81.0"}]}, True),  # osteoporosis
+        ({"coding": [{"system": ICD10CM, "code": "F32.9"}]}, False),  # depression
         ({"coding": [{"code": "F32.9"}, {"system": "http://snomed.info/sct", "code": "64859006"}]}, True),
         ({"coding": "M81.0"}, True),  # malformed: to its patient, to be rejected there
         (None, False),
@@ -257,9 +257,6 @@ def test_conditions_the_snapshot_never_reads_are_left_out_of_the_shards(
 ) -> None:
     c = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}, "code": code}
     assert_read_by_both_paths(tmp_path, c, kept)
-
-
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
 @pytest.mark.parametrize("kind", ["MedicationRequest", "MedicationStatement", "MedicationAdministration"])
@@ -342,8 +339,8 @@ def test_the_fast_path_routes_every_synthea_line_as_the_careful_path_does(
 
 def test_the_fast_path_and_the_careful_path_agree_on_odd_lines(tmp_path: Path) -> None:
     calcium = {"coding": [{"system": "http://loinc.org", "code": "17861-6"}]}
-    osteoporosis = {"coding": [{"system": ICD10, "code": "M81.0"}]}
-    depression = {"coding": [{"system": ICD10, "code": "F32.9"}]}
+    osteoporosis = {"coding": [{"system": ICD10CM, "code": "M81.0"}]}
+    depression = {"coding": [{"system": ICD10CM, "code": "F32.9"}]}
     amoxicillin = {"coding": [{"system": RXNORM, "code": "308182"}], "text": "amoxicillin 500 MG"}
     prednisone = {"coding": [{"system": RXNORM, "code": "8640"}]}
     egfr = {
